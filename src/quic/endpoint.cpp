@@ -72,6 +72,10 @@ ServerEndpoint::DatagramResult ServerEndpoint::on_datagram(const PathAddresses& 
                                                            Timestamp now,
                                                            std::span<uint8_t> reply) {
   ++stats_.datagrams;
+  if (datagram.empty()) {  // ngtcp2's decoder requires at least one byte
+    ++stats_.dropped_malformed;
+    return {DatagramResult::Kind::kDropped};
+  }
   ngtcp2_version_cid vc;
   int rc = ngtcp2_pkt_decode_version_cid(&vc, datagram.data(), datagram.size(), kCidLength);
   if (rc == NGTCP2_ERR_VERSION_NEGOTIATION) return send_version_negotiation(vc, reply);
@@ -214,12 +218,10 @@ ServerEndpoint::DatagramResult ServerEndpoint::refuse(const ngtcp2_pkt_hd& hd,
                                                       std::span<uint8_t> reply) {
   ++stats_.refused;
   if (reply.size() < NGTCP2_MAX_UDP_PAYLOAD_SIZE) return {DatagramResult::Kind::kDropped};
-  ngtcp2_cid scid;
-  scid.datalen = kCidLength;
-  random_bytes(scid.data, scid.datalen);
+  // Initial keys derive from the client's original DCID, which the reply uses as its SCID.
   ngtcp2_ssize n =
-      ngtcp2_crypto_write_connection_close(reply.data(), reply.size(), hd.version, &hd.scid, &scid,
-                                           NGTCP2_CONNECTION_REFUSED, nullptr, 0);
+      ngtcp2_crypto_write_connection_close(reply.data(), reply.size(), hd.version, &hd.scid,
+                                           &hd.dcid, NGTCP2_CONNECTION_REFUSED, nullptr, 0);
   if (n <= 0) return {DatagramResult::Kind::kDropped};
   return {DatagramResult::Kind::kReplied, nullptr, static_cast<size_t>(n)};
 }
