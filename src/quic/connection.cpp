@@ -210,7 +210,20 @@ void Connection::read_datagram(const PathAddresses& path, std::span<const uint8_
   ngtcp2_path p = path.as_ngtcp2();
   ngtcp2_pkt_info pi{};
   int rc = ngtcp2_conn_read_pkt(conn_, &p, &pi, datagram.data(), datagram.size(), now);
-  if (rc == 0) return;
+  if (rc == 0) {
+    read_any_ = true;
+    return;
+  }
+  if (!read_any_ && is_server_ && rc != NGTCP2_ERR_CRYPTO) {
+    // The very first packet failed before TLS saw it (undecryptable Initial, bad CID, ...):
+    // no keys may exist to protect a CONNECTION_CLOSE with, so the connection is dropped
+    // silently, as if the datagram had never arrived. (A TLS failure, NGTCP2_ERR_CRYPTO, has
+    // Initial keys and answers with its alert below.)
+    state_ = State::kClosed;
+    close_reason_ = {CloseReason::Kind::kLocalTransport, 0, ngtcp2_strerror(rc)};
+    if (observer_ != nullptr) observer_->on_closed(*this);
+    return;
+  }
   switch (rc) {
     case NGTCP2_ERR_DRAINING:
       record_peer_close();
@@ -250,7 +263,7 @@ void Connection::record_peer_close() {
 
 void Connection::fail_with_liberr(int liberr, Timestamp now) {
   if (!close_requested_) {
-    if (liberr == NGTCP2_ERR_CALLBACK_FAILURE) {
+    if (liberr == NGTCP2_ERR_CALLBACK_FAILURE && observer_rejected_) {
       // An observer rejected data without choosing a code: a protocol violation of ours.
       ngtcp2_ccerr_set_application_error(&ccerr_, NGTCP2_PROTOCOL_VIOLATION, nullptr, 0);
       close_reason_ = {CloseReason::Kind::kLocalApplication, NGTCP2_PROTOCOL_VIOLATION,
@@ -552,6 +565,12 @@ PathAddresses Connection::path() const {
   return out;
 }
 
+std::string_view Connection::cipher_name() const {
+  if (ssl_ == nullptr || !handshake_done_) return {};
+  const char* name = wolfSSL_get_cipher_name(ssl_);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
 size_t Connection::max_udp_payload() const {
   return ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
 }
@@ -616,6 +635,7 @@ int Connection::on_recv_stream_data_cb(ngtcp2_conn* conn, uint32_t flags, int64_
   const bool fin = (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0;
   if (c->observer_ != nullptr &&
       !c->observer_->on_stream_data(*c, stream_id, {data, datalen}, fin)) {
+    c->observer_rejected_ = true;
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   // The observer consumed the bytes: give the credit back at once.

@@ -220,6 +220,8 @@ class Connection {
   // The negotiated ALPN protocol; empty before the handshake completed.
   std::string_view alpn() const { return alpn_; }
   const CloseReason& close_reason() const { return close_reason_; }
+  // The TLS cipher suite in use (e.g. "TLS13-AES128-GCM-SHA256"); empty before the handshake.
+  std::string_view cipher_name() const;
   // Bytes queued plus bytes sent but not yet acknowledged, over all streams.
   uint64_t buffered_bytes() const { return buffered_bytes_; }
   uint64_t stream_buffered_bytes(int64_t stream_id) const;
@@ -303,8 +305,10 @@ class Connection {
   std::string alpn_;
   CloseReason close_reason_;
   ngtcp2_ccerr ccerr_{};
-  bool close_requested_ = false;  // close() called; CONNECTION_CLOSE not yet written
-  bool close_resend_ = false;     // a datagram arrived while closing: resend the close
+  bool read_any_ = false;           // a packet was processed successfully
+  bool observer_rejected_ = false;  // on_stream_data returned false
+  bool close_requested_ = false;    // close() called; CONNECTION_CLOSE not yet written
+  bool close_resend_ = false;       // a datagram arrived while closing: resend the close
   std::vector<uint8_t> close_packet_;
   Timestamp closing_deadline_ = UINT64_MAX;
   std::vector<SendStream> streams_;

@@ -1,0 +1,226 @@
+// The portable backend: recvmmsg/sendmmsg, with GSO (UDP_SEGMENT) and GRO (UDP_GRO) when the
+// kernel has them. Used where io_uring is unavailable, and as the baseline in benchmarks.
+#include <errno.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "io/datagram_io.hpp"
+#include "io/udp_socket.hpp"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace qsse::io {
+namespace {
+
+constexpr size_t kBatch = 64;
+constexpr size_t kGroBufferSize = 65536;
+constexpr size_t kPlainBufferSize = 2048;
+
+class PortableUdp final : public DatagramIo {
+ public:
+  PortableUdp(OpenedSocket socket, int wake_fd)
+      : fd_(socket.fd),
+        wake_fd_(wake_fd),
+        local_(socket.local),
+        gso_(socket.gso),
+        gro_(socket.gro),
+        buffer_size_(socket.gro ? kGroBufferSize : kPlainBufferSize),
+        buffers_(kBatch * buffer_size_) {}
+  ~PortableUdp() override {
+    close(fd_);
+    close(wake_fd_);
+  }
+
+  const char* name() const override { return "portable"; }
+  const Address& local_address() const override { return local_; }
+  const IoStats& stats() const override { return stats_; }
+  bool gso() const override { return gso_; }
+
+  size_t receive(size_t max_datagrams, const RxVisitor& visit) override {
+    size_t delivered = 0;
+    while (delivered < max_datagrams) {
+      const size_t want = std::min(kBatch, max_datagrams - delivered);
+      for (size_t i = 0; i < want; ++i) {
+        iov_[i] = {buffers_.data() + i * buffer_size_, buffer_size_};
+        msgs_[i].msg_hdr = {};
+        msgs_[i].msg_hdr.msg_name = &remotes_[i].storage;
+        msgs_[i].msg_hdr.msg_namelen = sizeof(remotes_[i].storage);
+        msgs_[i].msg_hdr.msg_iov = &iov_[i];
+        msgs_[i].msg_hdr.msg_iovlen = 1;
+        msgs_[i].msg_hdr.msg_control = control_[i];
+        msgs_[i].msg_hdr.msg_controllen = sizeof(control_[i]);
+      }
+      int n = recvmmsg(fd_, msgs_, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+      ++stats_.rx_syscalls;
+      if (n <= 0) break;
+      for (int i = 0; i < n; ++i) {
+        const msghdr& h = msgs_[i].msg_hdr;
+        remotes_[i].length = h.msg_namelen;
+        if (h.msg_flags & MSG_TRUNC) {
+          ++stats_.rx_truncated;
+          continue;
+        }
+        size_t segment = msgs_[i].msg_len;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+             c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int gro_size;
+            std::memcpy(&gro_size, CMSG_DATA(c), sizeof(gro_size));
+            if (gro_size > 0) segment = static_cast<size_t>(gro_size);
+          }
+        }
+        const uint8_t* base = buffers_.data() + static_cast<size_t>(i) * buffer_size_;
+        for (size_t off = 0; off < msgs_[i].msg_len; off += segment) {
+          size_t len = std::min(segment, msgs_[i].msg_len - off);
+          visit(RxDatagram{{base + off, len}, &remotes_[i], &local_});
+          ++stats_.rx_datagrams;
+          ++delivered;
+        }
+      }
+      if (static_cast<size_t>(n) < want) break;
+    }
+    return delivered;
+  }
+
+  size_t send(std::span<const TxBurst> bursts) override {
+    size_t done = 0;
+    while (done < bursts.size()) {
+      size_t count = 0;
+      for (size_t i = done; i < bursts.size() && count < kBatch; ++i) {
+        const TxBurst& b = bursts[i];
+        // Without GSO a burst of several datagrams goes out as one message per datagram;
+        // such bursts are sent alone, one sendmmsg per burst.
+        const bool split = !gso_ && b.segment_size < b.length;
+        if (split && count > 0) break;
+        if (split) {
+          size_t k = 0;
+          for (size_t off = 0; off < b.length && k < kBatch; off += b.segment_size, ++k) {
+            fill(k, b, off, std::min(b.segment_size, b.length - off), false);
+          }
+          count = k;
+          break;
+        }
+        fill(count, b, 0, b.length, gso_ && b.segment_size < b.length);
+        ++count;
+      }
+      int n = sendmmsg(fd_, msgs_, static_cast<unsigned>(count), MSG_DONTWAIT);
+      ++stats_.tx_syscalls;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+          ++stats_.tx_would_block;
+          return done;
+        }
+        if (errno == EIO && gso_) {
+          gso_ = false;  // the device cannot segment: fall back to one message per datagram
+          continue;
+        }
+        // Unreachable peer, bad address: the datagram is lost, as on a real network.
+        ++stats_.tx_errors;
+        ++done;
+        continue;
+      }
+      const bool split_burst = !gso_ && bursts[done].segment_size < bursts[done].length;
+      if (split_burst) {
+        stats_.tx_datagrams += static_cast<size_t>(n);
+        if (static_cast<size_t>(n) < count) {
+          ++stats_.tx_would_block;
+          return done;  // a partly sent burst is resent whole: QUIC tolerates duplicates
+        }
+        ++done;
+        continue;
+      }
+      for (int i = 0; i < n; ++i) {
+        const TxBurst& b = bursts[done + static_cast<size_t>(i)];
+        stats_.tx_datagrams += (b.length + b.segment_size - 1) / b.segment_size;
+      }
+      done += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < count) {
+        ++stats_.tx_would_block;
+        return done;
+      }
+    }
+    return done;
+  }
+
+  void wait(uint64_t deadline_ns) override {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    timespec timeout{}, *timeout_ptr = nullptr;
+    if (deadline_ns != UINT64_MAX) {
+      const uint64_t now = monotonic_ns();
+      const uint64_t left = deadline_ns > now ? deadline_ns - now : 0;
+      timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000u);
+      timeout.tv_nsec = static_cast<long>(left % 1'000'000'000u);
+      timeout_ptr = &timeout;
+    }
+    ppoll(fds, 2, timeout_ptr, nullptr);
+    if (fds[1].revents & POLLIN) {
+      uint64_t drained;
+      [[maybe_unused]] ssize_t r = read(wake_fd_, &drained, sizeof(drained));
+    }
+  }
+
+  void wake() override {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof(one));
+  }
+
+ private:
+  void fill(size_t slot, const TxBurst& b, size_t offset, size_t length, bool segment) {
+    iov_[slot] = {const_cast<uint8_t*>(b.data) + offset, length};
+    msghdr& h = msgs_[slot].msg_hdr;
+    h = {};
+    h.msg_name = const_cast<sockaddr_storage*>(&b.remote.storage);
+    h.msg_namelen = b.remote.length;
+    h.msg_iov = &iov_[slot];
+    h.msg_iovlen = 1;
+    if (segment) {
+      h.msg_control = control_[slot];
+      h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto size = static_cast<uint16_t>(b.segment_size);
+      std::memcpy(CMSG_DATA(c), &size, sizeof(size));
+    }
+  }
+
+  int fd_;
+  int wake_fd_;
+  Address local_;
+  bool gso_;
+  bool gro_;
+  size_t buffer_size_;
+  std::vector<uint8_t> buffers_;
+  mmsghdr msgs_[kBatch]{};
+  iovec iov_[kBatch]{};
+  Address remotes_[kBatch];
+  alignas(cmsghdr) uint8_t control_[kBatch][CMSG_SPACE(sizeof(int)) + CMSG_SPACE(64)]{};
+  IoStats stats_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DatagramIo>, std::string> open_portable_udp(const UdpOptions& options) {
+  auto socket = open_udp_socket(options);
+  if (!socket) return fail(socket.error());
+  auto wake = open_eventfd();
+  if (!wake) {
+    close(socket->fd);
+    return fail(wake.error());
+  }
+  return std::unique_ptr<DatagramIo>(new PortableUdp(*socket, *wake));
+}
+
+}  // namespace qsse::io
