@@ -4,15 +4,26 @@
 
 namespace qsse::io {
 
+bool io_uring_available();
+Result<std::unique_ptr<DatagramIo>, std::string> open_io_uring_udp(const UdpOptions& options);
+
 Result<std::unique_ptr<DatagramIo>, std::string> open_udp(const UdpOptions& options,
                                                           Backend backend) {
   switch (backend) {
     case Backend::kPortable:
       return open_portable_udp(options);
     case Backend::kIoUring:
+      return open_io_uring_udp(options);
     case Backend::kAuto:
-      // The io_uring backend arrives with the engine; until then both resolve to portable.
-      return open_portable_udp(options);
+      break;
+  }
+  if (io_uring_available()) return open_io_uring_udp(options);
+  static bool logged = false;
+  if (!logged) {
+    logged = true;
+    std::fprintf(stderr,
+                 "qsse: io_uring unavailable (kernel.io_uring_disabled or seccomp); "
+                 "using the portable recvmmsg/sendmmsg backend\n");
   }
   return open_portable_udp(options);
 }
