@@ -125,16 +125,16 @@ TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
   const int kConnections = 1000;
   const int kClientSockets = 50;  // SO_REUSEPORT hashes by address: many client ports
   const size_t kBytes = 16 * 1024;
-  SenderApp sender(kBytes);
+  SenderApp sender0(kBytes), sender1(kBytes);  // an app serves one shard (one thread)
   ReceiverApp receiver(kBytes);
   ShardGroup servers;
   auto first =
-      Shard::create(udp_config(0, "127.0.0.1:0", io::Backend::kAuto, true), tls.server, &sender);
+      Shard::create(udp_config(0, "127.0.0.1:0", io::Backend::kAuto, true), tls.server, &sender0);
   ASSERT_TRUE(first.has_value()) << first.error();
   const io::Address server_address = (*first)->io().local_address();
   auto second =
       Shard::create(udp_config(1, server_address.to_string().c_str(), io::Backend::kAuto, true),
-                    tls.server, &sender);
+                    tls.server, &sender1);
   ASSERT_TRUE(second.has_value()) << second.error();
   servers.add(std::move(*first));
   servers.add(std::move(*second));
