@@ -261,9 +261,10 @@ Result<FrameHeader, DecodeError> decode_header(std::span<const uint8_t> in,
 namespace {
 
 template <class F>
-Result<Frame, DecodeError> parse_body(const FrameHeader& header, const uint8_t* body) noexcept {
+Result<Frame, DecodeError> parse_body(const FrameHeader& header, const uint8_t* start) noexcept {
+  const uint8_t* body = start + header.header_size;
   Decoder d{body, body + header.body_size};
-  Frame frame{header.type, header.frame_size(), F{}};
+  Frame frame{header.type, header.frame_size(), {start, header.frame_size()}, F{}};
   if (!d.parse(&std::get<F>(frame.body))) return fail(d.error);
   return frame;
 }
@@ -274,28 +275,21 @@ Result<Frame, DecodeError> decode(std::span<const uint8_t> in, size_t max_frame_
   auto header = decode_header(in, max_frame_size);
   if (!header) return fail(header.error());
   if (in.size() < header->frame_size()) return fail(DecodeError::kNeedMore);
-  const uint8_t* body = in.data() + header->header_size;
+  const uint8_t* start = in.data();
   switch (static_cast<FrameType>(header->type)) {
-    case FrameType::kEvent:
-      return parse_body<EventFrame>(*header, body);
-    case FrameType::kHello:
-      return parse_body<HelloFrame>(*header, body);
-    case FrameType::kWelcome:
-      return parse_body<WelcomeFrame>(*header, body);
-    case FrameType::kError:
-      return parse_body<ErrorFrame>(*header, body);
-    case FrameType::kSubscribe:
-      return parse_body<SubscribeFrame>(*header, body);
-    case FrameType::kUnsubscribe:
-      return parse_body<UnsubscribeFrame>(*header, body);
-    case FrameType::kGoAway:
-      return parse_body<GoAwayFrame>(*header, body);
-    case FrameType::kGap:
-      return parse_body<GapFrame>(*header, body);
+    case FrameType::kEvent: return parse_body<EventFrame>(*header, start);
+    case FrameType::kHello: return parse_body<HelloFrame>(*header, start);
+    case FrameType::kWelcome: return parse_body<WelcomeFrame>(*header, start);
+    case FrameType::kError: return parse_body<ErrorFrame>(*header, start);
+    case FrameType::kSubscribe: return parse_body<SubscribeFrame>(*header, start);
+    case FrameType::kUnsubscribe: return parse_body<UnsubscribeFrame>(*header, start);
+    case FrameType::kGoAway: return parse_body<GoAwayFrame>(*header, start);
+    case FrameType::kGap: return parse_body<GapFrame>(*header, start);
   }
-  return Frame{header->type, header->frame_size(),
-               UnknownFrame{header->type, std::span<const uint8_t>(
-                                              body, static_cast<size_t>(header->body_size))}};
+  const std::span<const uint8_t> body(start + header->header_size,
+                                      static_cast<size_t>(header->body_size));
+  return Frame{header->type, header->frame_size(), {start, header->frame_size()},
+               UnknownFrame{header->type, body}};
 }
 
 // ---------------------------------------------------------------------------------------------

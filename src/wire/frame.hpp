@@ -327,6 +327,9 @@ struct UnknownFrame {
 struct Frame {
   uint64_t type = 0;  // the raw type code (FrameType for known types)
   size_t size = 0;    // bytes the frame occupies in the input, header included
+  // The whole encoded frame (header and body) in the input; size == encoded.size(). Lets a
+  // receiver forward or store a frame unchanged.
+  std::span<const uint8_t> encoded;
   std::variant<HelloFrame, WelcomeFrame, ErrorFrame, EventFrame, SubscribeFrame, UnsubscribeFrame,
                GoAwayFrame, GapFrame, UnknownFrame>
       body;
