@@ -144,6 +144,7 @@ Result<std::unique_ptr<Connection>, std::string> Connection::connect(
                                   &settings, &params, nullptr, conn.get());
   if (rc != 0) return fail(std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(rc));
   if (auto tls_ok = conn->init_tls(); !tls_ok) return fail(tls_ok.error());
+  if (config.cid_registry != nullptr) config.cid_registry->add_cid(scid, *conn);
   if (conn->config_.transport.keep_alive != 0) {
     ngtcp2_conn_set_keep_alive_timeout(conn->conn_, conn->config_.transport.keep_alive);
   }

@@ -27,19 +27,6 @@ void random_bytes(uint8_t* dest, size_t length) {
 
 }  // namespace
 
-ServerEndpoint::CidKey ServerEndpoint::CidKey::of(const uint8_t* data, size_t length) {
-  CidKey key;
-  key.length = static_cast<uint8_t>(std::min<size_t>(length, NGTCP2_MAX_CIDLEN));
-  std::memcpy(key.bytes.data(), data, key.length);
-  return key;
-}
-
-size_t ServerEndpoint::CidHash::operator()(const CidKey& key) const noexcept {
-  // CIDs are random (but for the shard byte), so any mixing of the bytes spreads them.
-  return std::hash<std::string_view>()(
-      std::string_view(reinterpret_cast<const char*>(key.bytes.data()), key.length));
-}
-
 ServerEndpoint::ServerEndpoint(std::shared_ptr<const TlsContext> tls, const EndpointConfig& config,
                                ConnectionObserver* observer)
     : tls_(std::move(tls)), config_(config), observer_(observer) {
@@ -51,14 +38,6 @@ ServerEndpoint::ServerEndpoint(std::shared_ptr<const TlsContext> tls, const Endp
 ServerEndpoint::~ServerEndpoint() {
   // Destroy connections first: their destructors unregister CIDs from routes_.
   connections_.clear();
-}
-
-void ServerEndpoint::add_cid(const ngtcp2_cid& cid, Connection& conn) {
-  routes_[CidKey::of(cid.data, cid.datalen)] = &conn;
-}
-
-void ServerEndpoint::remove_cid(const ngtcp2_cid& cid) {
-  routes_.erase(CidKey::of(cid.data, cid.datalen));
 }
 
 size_t ServerEndpoint::handshakes_in_progress() const {
@@ -83,10 +62,9 @@ ServerEndpoint::DatagramResult ServerEndpoint::on_datagram(const PathAddresses& 
     ++stats_.dropped_malformed;
     return {DatagramResult::Kind::kDropped};
   }
-  auto it = routes_.find(CidKey::of(vc.dcid, vc.dcidlen));
-  if (it != routes_.end()) {
-    it->second->read_datagram(path, datagram, now);
-    return {DatagramResult::Kind::kDelivered, it->second};
+  if (Connection* conn = routes_.find(vc.dcid, vc.dcidlen)) {
+    conn->read_datagram(path, datagram, now);
+    return {DatagramResult::Kind::kDelivered, conn};
   }
   const bool long_header = (datagram[0] & 0x80) != 0;
   if (!long_header) return send_stateless_reset(vc.dcid, vc.dcidlen, datagram.size(), reply);
@@ -131,7 +109,7 @@ ServerEndpoint::DatagramResult ServerEndpoint::accept_initial(const PathAddresse
   conn_config.transport = config_.transport;
   conn_config.shard_id = config_.shard_id;
   conn_config.static_secret = config_.static_secret.data();
-  conn_config.cid_registry = this;
+  conn_config.cid_registry = &routes_;
   conn_config.observer = observer_;
   auto conn = Connection::accept(tls_, path, hd, retry_odcid, conn_config, now);
   if (!conn) {
@@ -140,7 +118,7 @@ ServerEndpoint::DatagramResult ServerEndpoint::accept_initial(const PathAddresse
   }
   Connection* raw = conn->get();
   CidKey odcid = CidKey::of(hd.dcid.data, hd.dcid.datalen);
-  routes_[odcid] = raw;
+  routes_.add(odcid, *raw);
   connections_.push_back(Entry{std::move(*conn), odcid});
   ++stats_.accepted;
   if (on_accept) on_accept(*raw);
@@ -233,7 +211,7 @@ size_t ServerEndpoint::reap() {
       ++i;
       continue;
     }
-    routes_.erase(connections_[i].original_dcid);
+    routes_.remove(connections_[i].original_dcid);
     std::swap(connections_[i], connections_.back());
     connections_.pop_back();  // the destructor unregisters the connection's own CIDs
     ++removed;

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "quic/cid_table.hpp"
 #include "quic/connection.hpp"
 
 namespace qsse::quic {
@@ -59,14 +60,14 @@ struct EndpointStats {
   uint64_t stateless_resets_sent = 0;
 };
 
-class ServerEndpoint final : public CidRegistry {
+class ServerEndpoint final {
  public:
   // `observer` receives the events of every connection this endpoint accepts; it can tell
   // them apart by Connection::user_data, which it may set in on_handshake_completed or in
   // `on_accept`.
   ServerEndpoint(std::shared_ptr<const TlsContext> tls, const EndpointConfig& config,
                  ConnectionObserver* observer);
-  ~ServerEndpoint() override;
+  ~ServerEndpoint();
   ServerEndpoint(const ServerEndpoint&) = delete;
   ServerEndpoint& operator=(const ServerEndpoint&) = delete;
 
@@ -96,22 +97,10 @@ class ServerEndpoint final : public CidRegistry {
   const EndpointStats& stats() const { return stats_; }
   const std::array<uint8_t, 32>& static_secret() const { return config_.static_secret; }
 
-  // CidRegistry: connections announce the CIDs they answer to.
-  void add_cid(const ngtcp2_cid& cid, Connection& conn) override;
-  void remove_cid(const ngtcp2_cid& cid) override;
+  // The connection that answers to destination CID `cid`, or nullptr.
+  Connection* find(const uint8_t* cid, size_t length) const { return routes_.find(cid, length); }
 
  private:
-  struct CidKey {
-    uint8_t length = 0;
-    std::array<uint8_t, NGTCP2_MAX_CIDLEN> bytes{};
-    static CidKey of(const uint8_t* data, size_t length);
-    bool operator==(const CidKey& other) const {
-      return length == other.length && bytes == other.bytes;
-    }
-  };
-  struct CidHash {
-    size_t operator()(const CidKey& key) const noexcept;
-  };
   struct Entry {
     std::unique_ptr<Connection> conn;
     CidKey original_dcid;  // the client's first DCID, routed until the connection goes
@@ -130,7 +119,7 @@ class ServerEndpoint final : public CidRegistry {
   EndpointConfig config_;
   ConnectionObserver* observer_;
   std::vector<Entry> connections_;
-  std::unordered_map<CidKey, Connection*, CidHash> routes_;
+  CidTable routes_;  // every CID of every connection, plus each client's original DCID
   EndpointStats stats_;
 };
 

@@ -1,0 +1,355 @@
+#include "engine/shard.hpp"
+
+#include <ngtcp2/ngtcp2.h>
+
+#include <algorithm>
+
+namespace qsse::engine {
+namespace {
+
+constexpr size_t kTxBufferSize = 2 << 20;
+constexpr size_t kMaxBurstBytes = quic::kMaxBurstPackets * 1500;
+
+quic::PathAddresses path_of(const io::Address& local, const io::Address& remote) {
+  quic::PathAddresses p;
+  p.local = local.storage;
+  p.local_len = local.length;
+  p.remote = remote.storage;
+  p.remote_len = remote.length;
+  return p;
+}
+
+io::Address remote_of(const quic::PathAddresses& p) {
+  io::Address a;
+  a.storage = p.remote;
+  a.length = p.remote_len;
+  return a;
+}
+
+}  // namespace
+
+// Sits between the connections and the application: keeps the shard's bookkeeping (live set,
+// timers, dirty list) and passes every event on.
+class Shard::Observer final : public quic::ConnectionObserver {
+ public:
+  explicit Observer(Shard& shard) : shard_(shard) {}
+  void on_handshake_completed(quic::Connection& c) override {
+    shard_.live_.insert(&c);
+    shard_.app_->on_handshake_completed(c);
+  }
+  bool on_stream_data(quic::Connection& c, int64_t id, std::span<const uint8_t> data,
+                      bool fin) override {
+    return shard_.app_->on_stream_data(c, id, data, fin);
+  }
+  void on_stream_opened(quic::Connection& c, int64_t id) override {
+    shard_.app_->on_stream_opened(c, id);
+  }
+  void on_stream_closed(quic::Connection& c, int64_t id, uint64_t code) override {
+    shard_.app_->on_stream_closed(c, id, code);
+  }
+  void on_streams_available(quic::Connection& c) override { shard_.app_->on_streams_available(c); }
+  void on_closed(quic::Connection& c) override {
+    shard_.forget(c);
+    shard_.app_->on_closed(c);
+  }
+
+ private:
+  Shard& shard_;
+};
+
+Shard::Shard(const ShardConfig& config, ShardApp* app)
+    : config_(config),
+      app_(app),
+      observer_(std::make_unique<Observer>(*this)),
+      tx_buffer_(kTxBufferSize) {}
+
+Shard::~Shard() {
+  // Connections report on_closed while being destroyed; the bookkeeping must still exist.
+  endpoint_.reset();
+  clients_.clear();
+}
+
+Result<std::unique_ptr<Shard>, std::string> Shard::create(
+    const ShardConfig& config, std::shared_ptr<const quic::TlsContext> server_tls, ShardApp* app,
+    std::unique_ptr<io::DatagramIo> io) {
+  if (app == nullptr) return fail(std::string("a shard needs an application"));
+  std::unique_ptr<Shard> shard(new Shard(config, app));
+  if (io == nullptr) {
+    auto opened = io::open_udp(config.udp, config.backend);
+    if (!opened) return fail(opened.error());
+    io = std::move(*opened);
+  }
+  shard->io_ = std::move(io);
+  if (server_tls != nullptr) {
+    quic::EndpointConfig endpoint = config.endpoint;
+    endpoint.shard_id = config.shard_id;
+    shard->endpoint_ = std::make_unique<quic::ServerEndpoint>(std::move(server_tls), endpoint,
+                                                              shard->observer_.get());
+  }
+  return shard;
+}
+
+void Shard::run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (do_work() == 0) wait();
+  }
+}
+
+void Shard::stop() {
+  stop_.store(true, std::memory_order_relaxed);
+  io_->wake();
+}
+
+void Shard::post(std::function<void(Shard&)> task) {
+  tasks_.enqueue(std::move(task));
+  io_->wake();
+}
+
+void Shard::forward(const io::RxDatagram& d) {
+  forwarded_.enqueue(
+      Forwarded{*d.remote, *d.local, std::vector<uint8_t>(d.data.begin(), d.data.end())});
+  io_->wake();
+}
+
+void Shard::wait() {
+  uint64_t deadline = UINT64_MAX;
+  if (!timers_.empty()) deadline = timers_.top().at;
+  if (!dirty_.empty()) deadline = 0;
+  io_->wait(deadline);
+}
+
+size_t Shard::do_work() {
+  ++stats_.rounds;
+  size_t work = 0;
+  uint64_t now = io::monotonic_ns();
+
+  // 1. Inbox: tasks and forwarded datagrams, bounded per round.
+  std::function<void(Shard&)> task;
+  for (int i = 0; i < 64 && tasks_.try_dequeue(task); ++i, ++work) task(*this);
+  Forwarded fwd;
+  for (int i = 0; i < 64 && forwarded_.try_dequeue(fwd); ++i, ++work) {
+    ++stats_.forwarded_in;
+    deliver(fwd.remote, fwd.local, fwd.bytes, now);
+  }
+
+  // 2. Receive, capped so that we write (and acknowledge) between batches.
+  work +=
+      io_->receive(config_.max_rx_per_round, [&](const io::RxDatagram& d) { on_datagram(d, now); });
+
+  // 3. The application.
+  now = io::monotonic_ns();
+  app_->on_round(*this, now);
+
+  // 4. Timers, 5. writes.
+  work += fire_timers(now);
+  work += flush(now);
+  if (endpoint_ != nullptr) endpoint_->reap();
+  reap_clients();
+  return work;
+}
+
+void Shard::on_datagram(const io::RxDatagram& d, uint64_t now) {
+  if (d.data.empty()) return;
+  // A short-header packet (or a long-header one other than Initial) whose CID names another
+  // shard and is unknown here belongs to that shard.
+  if (group_ != nullptr && d.data.size() > quic::kCidLength) {
+    const bool long_header = (d.data[0] & 0x80) != 0;
+    const uint8_t* dcid = nullptr;
+    size_t dcid_len = 0;
+    if (!long_header) {
+      dcid = d.data.data() + 1;
+      dcid_len = quic::kCidLength;
+    } else if (d.data.size() > 6 + quic::kCidLength && ((d.data[0] >> 4) & 0x3) != 0) {
+      dcid_len = d.data[5];
+      dcid = d.data.data() + 6;
+      if (dcid_len != quic::kCidLength) dcid = nullptr;
+    }
+    if (dcid != nullptr && dcid[0] != id() &&
+        (endpoint_ == nullptr || endpoint_->find(dcid, dcid_len) == nullptr) &&
+        client_routes_.find(dcid, dcid_len) == nullptr && group_->forward(dcid[0], d)) {
+      ++stats_.forwarded_out;
+      return;
+    }
+  }
+  deliver(*d.remote, *d.local, d.data, now);
+}
+
+void Shard::deliver(const io::Address& remote, const io::Address& local,
+                    std::span<const uint8_t> bytes, uint64_t now) {
+  const quic::PathAddresses path = path_of(local, remote);
+  // Client connections first: a client shard has no endpoint.
+  if (!clients_.empty()) {
+    ngtcp2_version_cid vc;
+    if (ngtcp2_pkt_decode_version_cid(&vc, bytes.data(), bytes.size(), quic::kCidLength) == 0) {
+      if (quic::Connection* conn = client_routes_.find(vc.dcid, vc.dcidlen)) {
+        conn->read_datagram(path, bytes, now);
+        mark_dirty(*conn);
+        return;
+      }
+    }
+  }
+  if (endpoint_ == nullptr) return;
+  auto result = endpoint_->on_datagram(path, bytes, now, reply_);
+  using Kind = quic::ServerEndpoint::DatagramResult::Kind;
+  if (result.kind == Kind::kReplied) {
+    io::TxBurst tx{reply_, result.reply_bytes, result.reply_bytes, remote};
+    io_->send({&tx, 1});
+  } else if (result.connection != nullptr) {
+    if (result.kind == Kind::kAccepted) live_.insert(result.connection);
+    mark_dirty(*result.connection);
+  }
+}
+
+void Shard::mark_dirty(quic::Connection& conn) {
+  if (dirty_set_.insert(&conn).second) dirty_.push_back(&conn);
+}
+
+void Shard::schedule(quic::Connection& conn) {
+  const uint64_t at = conn.expiry();
+  if (at != UINT64_MAX) timers_.push(Timer{at, &conn});
+  // Lazy deletion leaves stale entries; rebuild when they dominate.
+  if (timers_.size() > 4 * live_.size() + 1024) {
+    std::priority_queue<Timer, std::vector<Timer>, std::greater<>> fresh;
+    for (quic::Connection* c : live_) {
+      if (c->expiry() != UINT64_MAX) fresh.push(Timer{c->expiry(), c});
+    }
+    timers_.swap(fresh);
+  }
+}
+
+void Shard::forget(quic::Connection& conn) {
+  live_.erase(&conn);
+  dirty_set_.erase(&conn);  // its entry in dirty_ is skipped
+}
+
+size_t Shard::fire_timers(uint64_t now) {
+  size_t fired = 0;
+  while (!timers_.empty() && timers_.top().at <= now) {
+    quic::Connection* conn = timers_.top().conn;
+    timers_.pop();
+    if (live_.count(conn) == 0 || conn->expiry() > now) continue;  // stale entry
+    conn->handle_expiry(now);
+    if (live_.count(conn) != 0) mark_dirty(*conn);
+    ++fired;
+  }
+  return fired;
+}
+
+size_t Shard::flush(uint64_t now) {
+  std::vector<quic::Connection*> round;
+  round.swap(dirty_);
+  size_t written = 0;
+  for (quic::Connection* conn : round) {
+    if (dirty_set_.erase(conn) == 0) continue;  // closed meanwhile
+    const size_t before = tx_bursts_.size();
+    write_connection(*conn, now);
+    written += tx_bursts_.size() - before;
+  }
+  if (!tx_bursts_.empty()) {
+    io_->send(tx_bursts_);
+    stats_.bursts_sent += tx_bursts_.size();
+    tx_bursts_.clear();
+    tx_used_ = 0;
+  }
+  return written;
+}
+
+void Shard::write_connection(quic::Connection& conn, uint64_t now) {
+  // Connections still handshaking are not in live_ yet but need their timers.
+  live_.insert(&conn);
+  size_t bursts = 0;
+  for (; bursts < config_.max_bursts_per_connection; ++bursts) {
+    if (tx_buffer_.size() - tx_used_ < kMaxBurstBytes) {
+      io_->send(tx_bursts_);
+      stats_.bursts_sent += tx_bursts_.size();
+      tx_bursts_.clear();
+      tx_used_ = 0;
+    }
+    quic::Burst burst =
+        conn.write(std::span<uint8_t>(tx_buffer_.data() + tx_used_, kMaxBurstBytes), now);
+    if (burst.bytes == 0) break;
+    tx_bursts_.push_back(io::TxBurst{tx_buffer_.data() + tx_used_, burst.bytes, burst.segment_size,
+                                     remote_of(conn.path())});
+    tx_used_ += burst.bytes;
+  }
+  if (bursts == config_.max_bursts_per_connection) mark_dirty(conn);  // more next round
+  if (conn.state() == quic::Connection::State::kClosed) {
+    forget(conn);
+    return;
+  }
+  schedule(conn);
+}
+
+Result<quic::Connection*, std::string> Shard::connect(
+    const io::Address& remote, std::shared_ptr<const quic::TlsContext> client_tls,
+    quic::TransportSettings transport) {
+  quic::Connection::Config config;
+  config.transport = transport;
+  config.shard_id = id();
+  config.cid_registry = &client_routes_;
+  config.observer = observer_.get();
+  auto conn = quic::Connection::connect(
+      std::move(client_tls), path_of(io_->local_address(), remote), config, io::monotonic_ns());
+  if (!conn) return fail(conn.error());
+  quic::Connection* raw = conn->get();
+  clients_.push_back(std::move(*conn));
+  live_.insert(raw);
+  mark_dirty(*raw);  // the first Initial leaves this round
+  return raw;
+}
+
+void Shard::close_all(uint64_t app_error, std::string_view reason) {
+  if (endpoint_ != nullptr) {
+    endpoint_->for_each_connection([&](quic::Connection& c) {
+      c.close(app_error, reason);
+      mark_dirty(c);
+    });
+  }
+  for (auto& c : clients_) {
+    c->close(app_error, reason);
+    mark_dirty(*c);
+  }
+}
+
+size_t Shard::connection_count() const {
+  return (endpoint_ != nullptr ? endpoint_->connection_count() : 0) + clients_.size();
+}
+
+void Shard::reap_clients() {
+  for (size_t i = 0; i < clients_.size();) {
+    if (clients_[i]->state() == quic::Connection::State::kClosed) {
+      forget(*clients_[i]);
+      std::swap(clients_[i], clients_.back());
+      clients_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+ShardGroup::~ShardGroup() {
+  stop();
+}
+
+void ShardGroup::add(std::unique_ptr<Shard> shard) {
+  shard->set_group(this);
+  shards_.push_back(std::move(shard));
+}
+
+void ShardGroup::start() {
+  for (auto& shard : shards_) threads_.emplace_back([s = shard.get()] { s->run(); });
+}
+
+void ShardGroup::stop() {
+  for (auto& shard : shards_) shard->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool ShardGroup::forward(uint8_t shard_id, const io::RxDatagram& datagram) {
+  if (shard_id >= shards_.size()) return false;
+  shards_[shard_id]->forward(datagram);
+  return true;
+}
+
+}  // namespace qsse::engine

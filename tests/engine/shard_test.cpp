@@ -1,0 +1,172 @@
+// Shards end to end: real loopback sockets with each backend, an in-memory network with loss,
+// duplication and reordering, and many connections spread over several server shards.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "engine/shard.hpp"
+#include "io/memory.hpp"
+#include "transfer_app.hpp"
+
+namespace qsse::engine {
+namespace {
+
+using testing::ReceiverApp;
+using testing::SenderApp;
+
+struct Tls {
+  std::shared_ptr<quic::TlsContext> server;
+  std::shared_ptr<quic::TlsContext> client;
+  Tls() {
+    auto cert = quic::generate_self_signed("localhost");
+    quic::ServerTlsOptions so;
+    so.certificate_pem = cert->certificate_pem;
+    so.private_key_pem = cert->private_key_pem;
+    server = *quic::TlsContext::server(so);
+    quic::ClientTlsOptions co;
+    co.ca_pem = cert->certificate_pem;
+    client = *quic::TlsContext::client(co);
+  }
+};
+
+// Waits (polling with a deadline, not sleeping blindly) until `done` or `seconds` passed.
+template <class F>
+bool wait_for(F&& done, int seconds) {
+  const uint64_t deadline = io::monotonic_ns() + uint64_t(seconds) * 1'000'000'000;
+  while (!done() && io::monotonic_ns() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+ShardConfig udp_config(uint8_t id, const char* bind, io::Backend backend, bool reuse = false) {
+  ShardConfig config;
+  config.shard_id = id;
+  config.udp.bind = *io::Address::parse(bind);
+  config.udp.reuse_port = reuse;
+  config.backend = backend;
+  config.endpoint.retry = quic::EndpointConfig::Retry::kNever;
+  return config;
+}
+
+void transfer_over_loopback(io::Backend backend, size_t mib) {
+  Tls tls;
+  SenderApp sender(mib * testing::kChunk);
+  ReceiverApp receiver(mib * testing::kChunk);
+  ShardGroup servers, clients;
+  auto server = Shard::create(udp_config(0, "127.0.0.1:0", backend), tls.server, &sender);
+  ASSERT_TRUE(server.has_value()) << server.error();
+  const io::Address server_address = (*server)->io().local_address();
+  servers.add(std::move(*server));
+  auto client = Shard::create(udp_config(0, "127.0.0.1:0", backend), nullptr, &receiver);
+  ASSERT_TRUE(client.has_value()) << client.error();
+  Shard* client_shard = client->get();
+  clients.add(std::move(*client));
+  servers.start();
+  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
+  clients.start();
+  EXPECT_TRUE(
+      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 120));
+  clients.stop();
+  servers.stop();
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+}
+
+TEST(Shard, Transfers100MiBOverLoopbackWithIoUring) {
+  transfer_over_loopback(io::Backend::kIoUring, 100);
+}
+
+TEST(Shard, Transfers100MiBOverLoopbackWithPortableBackend) {
+  transfer_over_loopback(io::Backend::kPortable, 100);
+}
+
+TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingNetwork) {
+  Tls tls;
+  const size_t kMiB = 16;
+  SenderApp sender(kMiB * testing::kChunk);
+  ReceiverApp receiver(kMiB * testing::kChunk);
+  auto network = io::MemoryNetwork::create();
+  io::FaultOptions faults;
+  faults.loss = 0.05;
+  faults.duplicate = 0.02;
+  faults.reorder = 0.05;
+  faults.delay_ns = 200'000;
+  faults.seed = 7;
+  auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
+  auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
+  ASSERT_TRUE(server_io && client_io);
+  const io::Address server_address = (*server_io)->local_address();
+  ShardGroup servers, clients;
+  faults.seed = 7;
+  auto server_shard = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
+                                    &sender, io::make_faulty(std::move(*server_io), faults));
+  ASSERT_TRUE(server_shard.has_value());
+  servers.add(std::move(*server_shard));
+  faults.seed = 8;
+  auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
+                              &receiver, io::make_faulty(std::move(*client_io), faults));
+  ASSERT_TRUE(client.has_value());
+  Shard* client_shard = client->get();
+  clients.add(std::move(*client));
+  servers.start();
+  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
+  clients.start();
+  EXPECT_TRUE(
+      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 180));
+  clients.stop();
+  servers.stop();
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+}
+
+TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
+  Tls tls;
+  const int kConnections = 1000;
+  const int kClientSockets = 50;  // SO_REUSEPORT hashes by address: many client ports
+  const size_t kBytes = 16 * 1024;
+  SenderApp sender0(kBytes), sender1(kBytes);  // an app serves one shard (one thread)
+  ReceiverApp receiver(kBytes);
+  ShardGroup servers;
+  auto first =
+      Shard::create(udp_config(0, "127.0.0.1:0", io::Backend::kAuto, true), tls.server, &sender0);
+  ASSERT_TRUE(first.has_value()) << first.error();
+  const io::Address server_address = (*first)->io().local_address();
+  auto second =
+      Shard::create(udp_config(1, server_address.to_string().c_str(), io::Backend::kAuto, true),
+                    tls.server, &sender1);
+  ASSERT_TRUE(second.has_value()) << second.error();
+  servers.add(std::move(*first));
+  servers.add(std::move(*second));
+  servers.start();
+
+  // Client shards are driven by this thread alone (their apps are not thread-safe).
+  std::vector<std::unique_ptr<Shard>> clients;
+  for (int i = 0; i < kClientSockets; ++i) {
+    auto c =
+        Shard::create(udp_config(0, "127.0.0.1:0", io::Backend::kPortable), nullptr, &receiver);
+    ASSERT_TRUE(c.has_value()) << c.error();
+    clients.push_back(std::move(*c));
+  }
+  for (int i = 0; i < kConnections; ++i) {
+    ASSERT_TRUE(clients[i % kClientSockets]->connect(server_address, tls.client));
+  }
+  const uint64_t deadline = io::monotonic_ns() + 120'000'000'000ull;
+  while (receiver.complete.load() < kConnections && receiver.corrupt.load() == 0 &&
+         io::monotonic_ns() < deadline) {
+    size_t work = 0;
+    for (auto& c : clients) work += c->do_work();
+    if (work == 0) clients[0]->io().wait(io::monotonic_ns() + 1'000'000);
+  }
+  servers.stop();
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(receiver.complete.load(), kConnections);
+  const uint64_t on_first = servers.shard(0).endpoint()->stats().accepted;
+  const uint64_t on_second = servers.shard(1).endpoint()->stats().accepted;
+  EXPECT_EQ(on_first + on_second, uint64_t(kConnections));
+  EXPECT_GT(on_first, 0u) << "all connections landed on shard 1";
+  EXPECT_GT(on_second, 0u) << "all connections landed on shard 0";
+}
+
+}  // namespace
+}  // namespace qsse::engine
