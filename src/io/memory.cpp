@@ -168,8 +168,11 @@ class FaultyIo final : public DatagramIo {
         for (int c = 0; c < copies; ++c) {
           uint64_t due = now + options_.delay_ns;
           if (u(rng_) < options_.reorder) due += options_.reorder_delay_ns;
-          held_.push(
-              Held{due, seq_++, b.remote, std::vector<uint8_t>(b.data + off, b.data + off + len)});
+          std::vector<uint8_t> bytes(b.data + off, b.data + off + len);
+          if (!bytes.empty() && u(rng_) < options_.corrupt) {
+            bytes[rng_() % bytes.size()] ^= static_cast<uint8_t>(1 + rng_() % 255);
+          }
+          held_.push(Held{due, seq_++, b.remote, std::move(bytes)});
         }
       }
     }

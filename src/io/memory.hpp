@@ -5,9 +5,9 @@
 // thread-safe (endpoints may live on different shard threads); datagrams to an address nobody
 // has opened are dropped and counted, as on a real network.
 //
-// FaultyIo wraps any DatagramIo and, decided by a seeded generator, drops, duplicates, delays
-// or reorders the datagrams it sends. Delayed datagrams are held and sent by later calls on the
-// owner thread. Same seed, same decisions.
+// FaultyIo wraps any DatagramIo and, decided by a seeded generator, drops, duplicates, delays,
+// corrupts or reorders the datagrams it sends. Delayed datagrams are held and sent by later calls
+// on the owner thread. Same seed, same decisions.
 #pragma once
 
 #include <atomic>
@@ -50,6 +50,7 @@ struct FaultOptions {
   double loss = 0;
   double duplicate = 0;
   double reorder = 0;     // probability of an extra `reorder_delay_ns`
+  double corrupt = 0;     // probability that one random byte of a datagram is flipped
   uint64_t delay_ns = 0;  // added to every datagram
   uint64_t reorder_delay_ns = 2'000'000;
   uint64_t seed = 1;

@@ -81,7 +81,7 @@ TEST(Shard, Transfers100MiBOverLoopbackWithPortableBackend) {
   transfer_over_loopback(io::Backend::kPortable, 100);
 }
 
-TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingNetwork) {
+TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) {
   Tls tls;
   const size_t kMiB = 16;
   SenderApp sender(kMiB * testing::kChunk);
@@ -91,6 +91,7 @@ TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingNetwork) {
   faults.loss = 0.05;
   faults.duplicate = 0.02;
   faults.reorder = 0.05;
+  faults.corrupt = 0.01;  // flipped bytes fail packet authentication and count as loss
   faults.delay_ns = 200'000;
   faults.seed = 7;
   auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
