@@ -47,6 +47,7 @@ class [[nodiscard]] Result {
   constexpr T&& value() && { return assert(has_value()), std::move(*std::get_if<0>(&state_)); }
   constexpr T& operator*() & { return value(); }
   constexpr const T& operator*() const& { return value(); }
+  constexpr T&& operator*() && { return std::move(*this).value(); }
   constexpr T* operator->() { return &value(); }
   constexpr const T* operator->() const { return &value(); }
 
