@@ -348,7 +348,11 @@ Result<void, LegacyError> read_string(simdjson::dom::element value, std::string_
 }  // namespace
 
 struct LegacyDecoder::State {
-  explicit State(size_t max_line_size) : parser(max_line_size) {}
+  // simdjson never works with less than kMinCapacity (it rounds small documents up to its own
+  // minimum, which must not exceed the parser's maximum).
+  static constexpr size_t kMinCapacity = 512;
+
+  explicit State(size_t max_line_size) : parser(std::max(max_line_size, kMinCapacity)) {}
 
   simdjson::dom::parser parser;
   simdjson::dom::document document;
@@ -374,8 +378,8 @@ struct LegacyDecoder::State {
     if (!json.empty()) std::memcpy(padded.get(), json.data(), json.size());
     std::memset(padded.get() + json.size(), 0, simdjson::SIMDJSON_PADDING);
     if (json.size() > capacity || capacity == 0) {
-      const size_t grown = std::min(std::bit_ceil(std::max(json.size(), size_t{512})),
-                                    std::max(max_line_size, json.size()));
+      const size_t grown = std::min(std::bit_ceil(std::max(json.size(), kMinCapacity)),
+                                    std::max(max_line_size, kMinCapacity));
       if (document.allocate(grown) != simdjson::SUCCESS ||
           parser.allocate(grown, kMaxJsonDepth) != simdjson::SUCCESS) {
         throw std::bad_alloc();

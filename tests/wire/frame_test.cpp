@@ -255,6 +255,8 @@ TEST(FrameRoundTrip, ConsecutiveFramesDecodeOneAtATime) {
     auto f = decode(rest);
     ASSERT_TRUE(f);
     EXPECT_EQ(f->get_if<EventFrame>()->id, id);
+    EXPECT_EQ(f->encoded.data(), rest.data());
+    EXPECT_EQ(f->encoded.size(), f->size);
     rest = rest.subspan(f->size);
   }
   EXPECT_TRUE(rest.empty());

@@ -241,6 +241,15 @@ TEST(LegacyDecode, GarbageIsRejectedWithTypedErrors) {
   EXPECT_TRUE(d.decode_event("{\"x\":" + std::string(60, '[') + std::string(60, ']') + "}"));
 }
 
+TEST(LegacyDecode, TinyLineLimit) {
+  LegacyDecoder d(16);
+  auto e = d.decode_event("{\"topic\":\"abc\"}");  // exactly 15 bytes
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->topic, "abc");
+  EXPECT_TRUE(d.decode_event("{\"topic\":\"abcd\"}"));                                 // 16
+  EXPECT_EQ(d.decode_event("{\"topic\":\"abcde\"}").error(), LegacyError::kTooLarge);  // 17
+}
+
 TEST(LegacyDecode, Offers) {
   LegacyDecoder d;
   auto o = d.decode_offer("{\"token\":\"abc\",\"topics\":[\"a\",\"b.*\"]}");
