@@ -112,10 +112,16 @@ void Shard::forward(const io::RxDatagram& d) {
 }
 
 void Shard::wait() {
+  if (!dirty_.empty()) return;
+  // A backend may consume a wake-up while receiving (io_uring drains its eventfd there), so
+  // work posted before that must be looked for here; work posted after it wakes us again.
+  if (tasks_.size_approx() > 0 || forwarded_.size_approx() > 0) return;
   uint64_t deadline = UINT64_MAX;
   if (!timers_.empty()) deadline = timers_.top().at;
-  if (!dirty_.empty()) deadline = 0;
+  deadline = std::min(deadline, app_->next_deadline());
+  if (!app_->prepare_to_sleep()) return;
   io_->wait(deadline);
+  app_->woke_up();
 }
 
 size_t Shard::do_work() {
@@ -132,7 +138,9 @@ size_t Shard::do_work() {
     deliver(fwd.remote, fwd.local, fwd.bytes, now);
   }
 
-  // 2. Receive, capped so that we write (and acknowledge) between batches.
+  // 2. Receive, capped so that we write (and acknowledge) between batches. Time is read again
+  // after every step that may create connections: ngtcp2 requires it never to go backwards.
+  now = io::monotonic_ns();
   work +=
       io_->receive(config_.max_rx_per_round, [&](const io::RxDatagram& d) { on_datagram(d, now); });
 
@@ -141,6 +149,7 @@ size_t Shard::do_work() {
   app_->on_round(*this, now);
 
   // 4. Timers, 5. writes.
+  now = io::monotonic_ns();
   work += fire_timers(now);
   work += flush(now);
   if (endpoint_ != nullptr) endpoint_->reap();

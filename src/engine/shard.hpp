@@ -46,6 +46,13 @@ class ShardApp : public quic::ConnectionObserver {
  public:
   // After the inbox and the received datagrams were processed, before writing.
   virtual void on_round(Shard& shard, uint64_t now) { (void)shard, (void)now; }
+  // The shard is about to block in wait(). Return false if work arrived meanwhile (the shard
+  // then runs another round instead). Lets an app publish "I am asleep, wake me" safely.
+  virtual bool prepare_to_sleep() { return true; }
+  // The shard returned from wait().
+  virtual void woke_up() {}
+  // The latest time (monotonic ns) the shard may sleep until, for the app's own timers.
+  virtual uint64_t next_deadline() { return UINT64_MAX; }
 };
 
 struct ShardConfig {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "io/datagram_io.hpp"
@@ -36,7 +37,8 @@ class PortableUdp final : public DatagramIo {
         gso_(socket.gso),
         gro_(socket.gro),
         buffer_size_(socket.gro ? kGroBufferSize : kPlainBufferSize),
-        buffers_(kBatch * buffer_size_) {}
+        buffers_(new uint8_t[kBatch * buffer_size_]) {
+  }  // not zeroed: pages stay untouched until used
   ~PortableUdp() override {
     close(fd_);
     close(wake_fd_);
@@ -52,7 +54,7 @@ class PortableUdp final : public DatagramIo {
     while (delivered < max_datagrams) {
       const size_t want = std::min(kBatch, max_datagrams - delivered);
       for (size_t i = 0; i < want; ++i) {
-        iov_[i] = {buffers_.data() + i * buffer_size_, buffer_size_};
+        iov_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
         msgs_[i].msg_hdr = {};
         msgs_[i].msg_hdr.msg_name = &remotes_[i].storage;
         msgs_[i].msg_hdr.msg_namelen = sizeof(remotes_[i].storage);
@@ -80,7 +82,7 @@ class PortableUdp final : public DatagramIo {
             if (gro_size > 0) segment = static_cast<size_t>(gro_size);
           }
         }
-        const uint8_t* base = buffers_.data() + static_cast<size_t>(i) * buffer_size_;
+        const uint8_t* base = buffers_.get() + static_cast<size_t>(i) * buffer_size_;
         for (size_t off = 0; off < msgs_[i].msg_len; off += segment) {
           size_t len = std::min(segment, msgs_[i].msg_len - off);
           visit(RxDatagram{{base + off, len}, &remotes_[i], &local_});
@@ -202,7 +204,7 @@ class PortableUdp final : public DatagramIo {
   bool gso_;
   bool gro_;
   size_t buffer_size_;
-  std::vector<uint8_t> buffers_;
+  std::unique_ptr<uint8_t[]> buffers_;
   mmsghdr msgs_[kBatch]{};
   iovec iov_[kBatch]{};
   Address remotes_[kBatch];

@@ -1,0 +1,244 @@
+// qsse::Server: N shards running ServerApp, one EventHub, shared TLS and hooks.
+#include <qsse/server.hpp>
+#include <qsse/topic.hpp>
+
+#include <sys/random.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "engine/event_hub.hpp"
+#include "engine/server_app.hpp"
+#include "engine/shard.hpp"
+
+namespace qsse {
+
+std::string_view to_string(PublishStatus status) noexcept {
+  switch (status) {
+    case PublishStatus::kOk:
+      return "ok";
+    case PublishStatus::kBackPressure:
+      return "back_pressure";
+    case PublishStatus::kTopicNotAvailable:
+      return "topic_not_available";
+    case PublishStatus::kInvalidTopic:
+      return "invalid_topic";
+    case PublishStatus::kTooLarge:
+      return "too_large";
+    case PublishStatus::kShutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+struct Server::Impl {
+  engine::ServerShared shared;
+  std::unique_ptr<engine::EventHub> hub;
+  std::shared_ptr<quic::TlsContext> tls;
+  std::vector<std::unique_ptr<engine::ServerApp>> apps;
+  engine::ShardGroup group;
+  io::Address address;
+  std::atomic<bool> shut_down{false};
+
+  ~Impl() { group.stop(); }
+
+  // Runs `task` on every shard and waits (bounded) until all have run it.
+  void on_every_shard(const std::function<void(size_t, engine::Shard&)>& task) {
+    std::atomic<size_t> done{0};
+    for (size_t i = 0; i < group.size(); ++i) {
+      group.shard(i).post([&, i](engine::Shard& shard) {
+        task(i, shard);
+        done.fetch_add(1);
+      });
+    }
+    const uint64_t deadline = io::monotonic_ns() + 5'000'000'000ull;
+    while (done.load() < group.size() && io::monotonic_ns() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+};
+
+namespace {
+
+std::string check_config(const ServerConfig& config) {
+  if (config.event_lanes < 1 || config.event_lanes > wire::kMaxEventLanes) {
+    return "event_lanes must be 1-16";
+  }
+  if (config.max_frame_size < wire::kMinMaxFrameSize) {
+    return "max_frame_size must be at least 16384";
+  }
+  if (config.shards > 255) return "at most 255 shards";
+  if (config.inbox_capacity == 0) return "inbox_capacity must be positive";
+  if (config.slow_consumer_bytes < 2 * config.max_frame_size) {
+    return "slow_consumer_bytes must be at least twice max_frame_size";
+  }
+  if (config.worker.cleaning_interval.count() <= 0)
+    return "worker.cleaning_interval must be positive";
+  return {};
+}
+
+uint64_t random_epoch() {
+  uint64_t epoch = 0;
+  while (epoch == 0) {
+    if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch)) continue;
+    epoch &= (uint64_t{1} << 62) - 1;
+  }
+  return epoch;
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  shutdown(std::chrono::milliseconds(100));
+}
+
+Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view address,
+                                                            const std::vector<std::string>& topics,
+                                                            const ServerConfig& config) {
+  if (std::string problem = check_config(config); !problem.empty()) {
+    return fail("qsse server: " + problem);
+  }
+  for (const auto& topic : topics) {
+    if (auto valid = validate_topic(topic); !valid) {
+      return fail("qsse server: invalid topic '" + topic +
+                  "': " + std::string(topic_error_name(valid.error())));
+    }
+  }
+  auto bind = io::Address::parse(address);
+  if (!bind) return fail("qsse server: " + bind.error());
+
+  auto impl = std::make_unique<Impl>();
+  impl->shared.config = config;
+  impl->shared.epoch = random_epoch();
+
+  quic::ServerTlsOptions tls;
+  tls.certificate_file = config.tls.certificate_file;
+  tls.private_key_file = config.tls.private_key_file;
+  tls.certificate_pem = config.tls.certificate_pem;
+  tls.private_key_pem = config.tls.private_key_pem;
+  tls.alpn = {std::string(wire::kAlpn)};
+  if (config.accept_legacy) tls.alpn.emplace_back(wire::kLegacyAlpn);
+  auto context = quic::TlsContext::server(tls);
+  if (!context) return fail("qsse server: " + context.error());
+  impl->tls = *context;
+
+  size_t shards = config.shards;
+  if (shards == 0) shards = std::max(1u, std::thread::hardware_concurrency());
+  impl->hub = std::make_unique<engine::EventHub>(topics, shards, config.inbox_capacity,
+                                                 config.max_frame_size);
+  impl->shared.hub = impl->hub.get();
+
+  quic::EndpointConfig endpoint;
+  endpoint.retry = quic::EndpointConfig::Retry::kUnderLoad;
+  endpoint.handshake_budget = config.worker.client_acceptor_queue_size;
+  endpoint.max_connections = config.max_connections;
+  endpoint.transport.idle_timeout =
+      static_cast<uint64_t>(config.worker.cleaning_interval.count()) * quic::kMillisecond;
+  endpoint.transport.max_streams_bidi = 1;  // the control stream
+  endpoint.transport.max_streams_uni = 1;   // the legacy offer
+  if (getrandom(endpoint.static_secret.data(), endpoint.static_secret.size(), 0) !=
+      static_cast<ssize_t>(endpoint.static_secret.size())) {
+    return fail(std::string("qsse server: no randomness for the static secret"));
+  }
+
+  io::Address bound = *bind;
+  for (size_t i = 0; i < shards; ++i) {
+    engine::ShardConfig shard_config;
+    shard_config.shard_id = static_cast<uint8_t>(i);
+    shard_config.udp.bind = bound;
+    shard_config.udp.reuse_port = true;
+    shard_config.backend = static_cast<io::Backend>(config.io_backend);
+    shard_config.endpoint = endpoint;
+    impl->apps.push_back(std::make_unique<engine::ServerApp>(impl->shared, i));
+    auto shard = engine::Shard::create(shard_config, impl->tls, impl->apps.back().get());
+    if (!shard) return fail("qsse server: " + shard.error());
+    bound = (*shard)->io().local_address();  // the others join the same (now known) port
+    engine::Shard* raw = shard->get();
+    impl->hub->inbox(i).wake = [raw] { raw->io().wake(); };
+    impl->group.add(std::move(*shard));
+  }
+  impl->address = bound;
+  impl->group.start();
+  std::fprintf(stderr,
+               "qsse: server on %s, %zu shard(s), I/O %s; no authenticator set: every token is "
+               "accepted until set_authenticator is called\n",
+               bound.to_string().c_str(), shards, impl->group.shard(0).io().name());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+PublishResult Server::publish(std::string_view topic_or_pattern, std::span<const uint8_t> data) {
+  return impl_->hub->publish(topic_or_pattern, data);
+}
+
+void Server::set_authenticator(std::shared_ptr<Authenticator> authenticator) {
+  impl_->shared.set_authenticator(std::move(authenticator));
+}
+
+void Server::set_authenticator_func(AuthenticatorFunc authenticate) {
+  struct FromFunc final : Authenticator {
+    AuthenticatorFunc f;
+    bool authenticate(std::string_view token) override { return f(token); }
+  };
+  auto a = std::make_shared<FromFunc>();
+  a->f = std::move(authenticate);
+  set_authenticator(a);
+}
+
+void Server::set_authorizer(std::shared_ptr<Authorizer> authorizer) {
+  impl_->shared.set_authorizer(std::move(authorizer));
+}
+
+void Server::set_authorizer_func(AuthorizerFunc authorize) {
+  struct FromFunc final : Authorizer {
+    AuthorizerFunc f;
+    bool authorize(std::string_view token, std::string_view topic) override {
+      return f(token, topic);
+    }
+  };
+  auto a = std::make_shared<FromFunc>();
+  a->f = std::move(authorize);
+  set_authorizer(a);
+}
+
+ServerStats Server::stats() const {
+  const auto& c = impl_->shared.counters;
+  ServerStats s;
+  s.connections = c.connections.load();
+  s.handshakes_ok = c.handshakes_ok.load();
+  s.handshakes_failed = c.handshakes_failed.load();
+  s.auth_failures = c.auth_failures.load();
+  s.events_published = impl_->hub->published.load();
+  s.events_delivered = c.events_delivered.load();
+  s.events_dropped = c.events_dropped.load();
+  s.back_pressure = impl_->hub->back_pressure.load();
+  s.protocol_errors = c.protocol_errors.load();
+  return s;
+}
+
+std::string Server::address() const {
+  return impl_->address.to_string();
+}
+uint16_t Server::port() const {
+  return impl_->address.port();
+}
+const std::string& Server::certificate_pem() const {
+  return impl_->tls->certificate_pem();
+}
+
+void Server::shutdown(std::chrono::milliseconds drain) {
+  if (impl_ == nullptr || impl_->shut_down.exchange(true)) return;
+  impl_->hub->stop_publishing();
+  const auto retry_ms = static_cast<uint64_t>(drain.count());
+  impl_->on_every_shard([&](size_t i, engine::Shard&) { impl_->apps[i]->send_goaway(retry_ms); });
+  std::this_thread::sleep_for(drain);
+  impl_->on_every_shard([](size_t, engine::Shard& shard) {
+    shard.close_all(static_cast<uint64_t>(ErrorCode::kServerShutdown), "server shutdown");
+  });
+  // Let the CONNECTION_CLOSE packets leave before the sockets go.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  impl_->group.stop();
+}
+
+}  // namespace qsse

@@ -1,0 +1,534 @@
+#include "engine/server_app.hpp"
+
+#include <qsse/topic.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace qsse::engine {
+namespace {
+
+// Events taken from the inbox per round: large enough to amortise, small enough that a round
+// still writes (and acknowledges) often.
+constexpr size_t kInboxBatch = 1024;
+
+quic::BufferRef encode_frame(const auto& frame) {
+  quic::BufferRef buffer = quic::BufferRef::allocate(wire::encoded_size(frame));
+  (void)wire::encode(std::span<uint8_t>(buffer.data(), buffer.size()), frame);
+  return buffer;
+}
+
+bool is_client_uni(int64_t stream_id) {
+  return (stream_id & 0x3) == 0x2;
+}
+
+}  // namespace
+
+struct ServerApp::Session {
+  uint32_t id = 0;
+  quic::Connection* conn = nullptr;
+  bool legacy = false;
+  bool ready = false;    // HELLO (or legacy offer) processed
+  bool closing = false;  // close_session called; waiting for the connection to go
+  std::string token;
+  int64_t control_stream = -1;
+  wire::FrameReader reader;
+  wire::LineReader line_reader;
+  int64_t legacy_stream = -1;
+  std::array<int64_t, wire::kMaxEventLanes> lanes;
+  std::vector<std::string> patterns;
+  size_t peer_max_frame = wire::kMinMaxFrameSize;
+  bool dropping = false;
+  std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> gaps;  // topic -> missed ids
+
+  Session(size_t max_frame, size_t max_line) : reader(max_frame), line_reader(max_line) {
+    lanes.fill(-1);
+  }
+  void record_gap(uint32_t topic, uint64_t id) {
+    auto [it, added] = gaps.try_emplace(topic, id, id);
+    if (!added) it->second.second = id;
+  }
+};
+
+std::shared_ptr<Authenticator> ServerShared::authenticator() const {
+  std::lock_guard lock(hooks_mutex_);
+  return authenticator_;
+}
+std::shared_ptr<Authorizer> ServerShared::authorizer() const {
+  std::lock_guard lock(hooks_mutex_);
+  return authorizer_;
+}
+void ServerShared::set_authenticator(std::shared_ptr<Authenticator> a) {
+  std::lock_guard lock(hooks_mutex_);
+  authenticator_ = std::move(a);
+}
+void ServerShared::set_authorizer(std::shared_ptr<Authorizer> a) {
+  std::lock_guard lock(hooks_mutex_);
+  authorizer_ = std::move(a);
+}
+
+ServerApp::ServerApp(ServerShared& shared, size_t shard_index)
+    : shared_(shared),
+      shard_index_(shard_index),
+      inbox_(shared.hub->inbox(shard_index)),
+      topics_(shared.hub->topic_count()),
+      legacy_decoder_(wire::kDefaultMaxLineSize) {
+  const uint32_t lanes = std::clamp<uint32_t>(shared.config.event_lanes, 1, wire::kMaxEventLanes);
+  for (uint32_t t = 0; t < topics_.size(); ++t) {
+    topics_[t].lane = wire::lane_for_topic(shared.hub->topic_name(t), lanes);
+  }
+  batch_.reserve(kInboxBatch);
+}
+
+ServerApp::~ServerApp() = default;
+
+ServerApp::Session* ServerApp::session_of(quic::Connection& conn) {
+  return static_cast<Session*>(conn.user_data);
+}
+
+// ---- connection lifecycle -------------------------------------------------------------------
+
+void ServerApp::on_handshake_completed(quic::Connection& conn) {
+  shared_.counters.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
+  shared_.counters.connections.fetch_add(1, std::memory_order_relaxed);
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(sessions_.size());
+    sessions_.emplace_back();
+  }
+  auto session =
+      std::make_unique<Session>(shared_.config.max_frame_size, wire::kDefaultMaxLineSize);
+  session->id = id;
+  session->conn = &conn;
+  session->legacy = conn.alpn() == wire::kLegacyAlpn;
+  conn.user_data = session.get();
+  sessions_[id] = std::move(session);
+  ++live_sessions_;
+  if (sessions_[id]->legacy && !shared_.config.accept_legacy) {
+    close_session(*sessions_[id], ErrorCode::kUnsupportedVersion, "legacy protocol disabled");
+  }
+}
+
+void ServerApp::on_closed(quic::Connection& conn) {
+  Session* s = session_of(conn);
+  if (s == nullptr) {
+    if (!conn.handshake_completed()) {
+      shared_.counters.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  conn.user_data = nullptr;
+  trie_.remove_all(s->id);
+  std::erase(catching_up_, s);
+  const uint32_t id = s->id;
+  sessions_[id].reset();
+  free_ids_.push_back(id);
+  --live_sessions_;
+  shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ServerApp::on_stream_opened(quic::Connection& conn, int64_t stream_id) {
+  Session* s = session_of(conn);
+  if (s == nullptr) return;
+  const bool allowed =
+      s->legacy ? is_client_uni(stream_id) && !s->ready : stream_id == 0;  // the control stream
+  if (!allowed) {
+    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    close_session(*s, ErrorCode::kProtocolViolation, "unexpected stream");
+  }
+}
+
+bool ServerApp::on_stream_data(quic::Connection& conn, int64_t stream_id,
+                               std::span<const uint8_t> data, bool fin) {
+  Session* s = session_of(conn);
+  if (s == nullptr || s->closing) return true;
+  if (s->legacy) {
+    if (!is_client_uni(stream_id) || s->ready) return true;  // after the offer: ignored
+    return handle_legacy_offer(*s, data, fin);
+  }
+  if (stream_id != 0) return true;  // on_stream_opened already closed the connection
+  s->control_stream = 0;
+  return handle_control(*s, data, fin);
+}
+
+void ServerApp::close_session(Session& s, ErrorCode code, std::string_view reason) {
+  if (s.closing) return;
+  s.closing = true;
+  s.conn->close(static_cast<uint64_t>(code), reason);
+  if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
+}
+
+// ---- native control stream ------------------------------------------------------------------
+
+bool ServerApp::handle_control(Session& s, std::span<const uint8_t> data, bool fin) {
+  s.reader.feed(data);
+  while (!s.closing) {
+    auto frame = s.reader.next();
+    if (!frame) {
+      if (frame.error() == wire::DecodeError::kNeedMore) break;
+      shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      const ErrorCode code = wire::to_error_code(frame.error());
+      send_error(s, code, {}, wire::to_string(frame.error()), true);
+      close_session(s, code, wire::to_string(frame.error()));
+      return true;
+    }
+    if (!handle_frame(s, *frame)) return true;
+  }
+  if (fin && !s.closing) {
+    if (s.reader.finish()) {
+      close_session(s, ErrorCode::kNoError, "client closed its control stream");
+    } else {
+      shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      close_session(s, ErrorCode::kProtocolViolation, "control stream ended inside a frame");
+    }
+  }
+  return true;
+}
+
+bool ServerApp::handle_frame(Session& s, const wire::Frame& frame) {
+  auto violation = [&](std::string_view why) {
+    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    send_error(s, ErrorCode::kProtocolViolation, {}, why, true);
+    close_session(s, ErrorCode::kProtocolViolation, why);
+    return false;
+  };
+  if (const auto* hello = frame.get_if<wire::HelloFrame>()) {
+    if (s.ready) return violation("second HELLO");
+    return handle_hello(s, *hello);
+  }
+  if (frame.get_if<wire::UnknownFrame>() != nullptr) return true;  // skipped by length
+  if (!s.ready) return violation("first frame must be HELLO");
+  if (const auto* sub = frame.get_if<wire::SubscribeFrame>()) {
+    add_patterns(s, sub->patterns);
+    if (!sub->resume.empty()) replay(s, sub->resume);
+    return true;
+  }
+  if (const auto* unsub = frame.get_if<wire::UnsubscribeFrame>()) {
+    remove_patterns(s, unsub->patterns);
+    return true;
+  }
+  return violation("frame not allowed from a client");
+}
+
+bool ServerApp::handle_hello(Session& s, const wire::HelloFrame& hello) {
+  if (hello.version != wire::kProtocolVersion) {
+    send_error(s, ErrorCode::kUnsupportedVersion, {}, "this server speaks version 1", true);
+    close_session(s, ErrorCode::kUnsupportedVersion, "unsupported version");
+    return false;
+  }
+  s.token.assign(hello.token);
+  s.peer_max_frame = static_cast<size_t>(hello.max_frame_size);
+  if (auto auth = shared_.authenticator(); auth && !auth->authenticate(s.token)) {
+    shared_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    close_session(s, ErrorCode::kNotAuthorized, "not authorized");
+    return false;
+  }
+  wire::WelcomeFrame welcome;
+  welcome.server_epoch = shared_.epoch;
+  welcome.max_frame_size = shared_.config.max_frame_size;
+  welcome.history_window = shared_.config.history_window;
+  welcome.max_patterns = shared_.config.max_patterns_per_connection;
+  send_control(s, encode_frame(welcome));
+  s.ready = true;
+  add_patterns(s, hello.patterns);
+  if (hello.resume_epoch == shared_.epoch && !hello.resume.empty()) replay(s, hello.resume);
+  return true;
+}
+
+void ServerApp::add_patterns(Session& s, const wire::StringList& patterns) {
+  std::shared_ptr<Authorizer> authz = shared_.authorizer();
+  for (std::string_view pattern : patterns) {
+    ErrorCode refusal = ErrorCode::kNoError;
+    std::string_view why;
+    if (shared_.config.max_patterns_per_connection != 0 &&
+        s.patterns.size() >= shared_.config.max_patterns_per_connection) {
+      refusal = ErrorCode::kLimitExceeded, why = "too many patterns";
+    } else if (auto valid = validate_pattern(pattern); !valid) {
+      refusal = ErrorCode::kTopicNotAvailable, why = topic_error_name(valid.error());
+    } else if (*shared_.hub->catalog().expand(pattern, [](std::string_view) {}) == 0) {
+      refusal = ErrorCode::kTopicNotAvailable, why = "no such topic";
+    } else if (authz && !authz->authorize(s.token, pattern)) {
+      refusal = ErrorCode::kNotAuthorized, why = "not authorized for this topic";
+    }
+    if (refusal != ErrorCode::kNoError) {
+      shared_.counters.topic_refusals.fetch_add(1, std::memory_order_relaxed);
+      send_error(s, refusal, pattern, why);
+      continue;
+    }
+    if (auto added = trie_.insert(pattern, s.id); added && *added) s.patterns.emplace_back(pattern);
+  }
+}
+
+void ServerApp::remove_patterns(Session& s, const wire::StringList& patterns) {
+  for (std::string_view pattern : patterns) {
+    if (auto removed = trie_.remove(pattern, s.id); removed && *removed) {
+      std::erase(s.patterns, pattern);
+    }
+  }
+}
+
+void ServerApp::replay(Session& s, const wire::ResumeList& resume) {
+  for (const wire::ResumePosition& position : resume) {
+    const int64_t index = shared_.hub->index_of(position.topic);
+    if (index < 0) continue;
+    bool covered = false;
+    (void)trie_.match(position.topic, [&](pubsub::SubscriberId id, std::string_view) {
+      covered = covered || id == s.id;
+    });
+    if (!covered) continue;
+    const auto topic = static_cast<uint32_t>(index);
+    TopicState& state = topics_[topic];
+    const uint64_t last_delivered = state.next_id - 1;
+    if (position.last_id >= last_delivered) continue;  // nothing missed
+    const uint64_t first_kept = state.history.empty() ? state.next_id : state.history.front().id;
+    if (first_kept > position.last_id + 1) {
+      wire::GapFrame gap{shared_.hub->topic_name(topic), position.last_id + 1, first_kept - 1,
+                         ErrorCode::kHistoryUnavailable};
+      quic::BufferRef frame = encode_frame(gap);
+      send_event_frame(s, topic, frame, frame.size());
+    }
+    for (const PublishedEvent& event : state.history) {
+      if (event.id <= position.last_id) continue;
+      if (send_event_frame(s, topic, event.frame, event.frame_size)) {
+        shared_.counters.resumed_events.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
+}
+
+// ---- legacy offer ---------------------------------------------------------------------------
+
+bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, bool fin) {
+  s.line_reader.feed(data);
+  auto line = s.line_reader.next();
+  if (!line) {
+    if (line.error() == wire::LegacyError::kNeedMore && !fin) return true;
+    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    const auto error =
+        line.error() == wire::LegacyError::kNeedMore ? wire::LegacyError::kTruncated : line.error();
+    close_session(s, wire::to_error_code(error), wire::to_string(error));
+    return true;
+  }
+  auto offer = legacy_decoder_.decode_offer(*line);
+  if (!offer) {
+    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    close_session(s, wire::to_error_code(offer.error()), wire::to_string(offer.error()));
+    return true;
+  }
+  s.token.assign(offer->token);
+  if (auto auth = shared_.authenticator(); auth && !auth->authenticate(s.token)) {
+    shared_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    close_session(s, ErrorCode::kNotAuthorized, "not authorized");
+    return true;
+  }
+  auto stream = s.conn->open_uni_stream();
+  if (!stream) {
+    close_session(s, ErrorCode::kFailedToCreateStream, "no stream credit");
+    return true;
+  }
+  s.legacy_stream = *stream;
+  // A Go client accepts the server's stream only once data arrives on it, and blocks in
+  // NewClient until then. One space is JSON whitespace: it opens the stream at once and is
+  // skipped by the client's JSON decoder in front of the first event line.
+  static const uint8_t kSpace[] = {' '};
+  (void)s.conn->send_copy(s.legacy_stream, kSpace);
+  s.ready = true;
+  std::shared_ptr<Authorizer> authz = shared_.authorizer();
+  std::vector<std::string> topics(offer->topics.begin(), offer->topics.end());
+  for (const std::string& topic : topics) {
+    ErrorCode refusal = ErrorCode::kNoError;
+    if (!validate_pattern(topic) ||
+        *shared_.hub->catalog().expand(topic, [](std::string_view) {}) == 0) {
+      refusal = ErrorCode::kTopicNotAvailable;
+    } else if (authz && !authz->authorize(s.token, topic)) {
+      refusal = ErrorCode::kNotAuthorized;
+    }
+    if (refusal != ErrorCode::kNoError) {
+      shared_.counters.topic_refusals.fetch_add(1, std::memory_order_relaxed);
+      quic::BufferRef error = quic::BufferRef::allocate(wire::legacy_error_size(refusal, topic));
+      auto n =
+          wire::encode_legacy_error(std::span<uint8_t>(error.data(), error.size()), refusal, topic);
+      if (n) (void)s.conn->send(s.legacy_stream, error, 0, *n);
+      continue;
+    }
+    if (auto added = trie_.insert(topic, s.id); added && *added) s.patterns.push_back(topic);
+  }
+  if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
+  return true;
+}
+
+// ---- sending --------------------------------------------------------------------------------
+
+void ServerApp::send_control(Session& s, const quic::BufferRef& frame) {
+  (void)s.conn->send(s.control_stream < 0 ? 0 : s.control_stream, frame);
+  if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
+}
+
+void ServerApp::send_error(Session& s, ErrorCode code, std::string_view topic,
+                           std::string_view message, bool fatal) {
+  if (s.legacy) return;
+  wire::ErrorFrame error{code, fatal, topic, message};
+  send_control(s, encode_frame(error));
+}
+
+int64_t ServerApp::lane_stream(Session& s, uint32_t lane) {
+  if (s.lanes[lane] >= 0) return s.lanes[lane];
+  auto stream = s.conn->open_uni_stream();
+  if (!stream) return -1;
+  s.lanes[lane] = *stream;
+  return *stream;
+}
+
+bool ServerApp::send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame,
+                                 size_t size) {
+  const int64_t stream = lane_stream(s, topics_[topic].lane);
+  if (stream < 0) return false;
+  return s.conn->send(stream, frame, 0, size).has_value();
+}
+
+void ServerApp::send_goaway(uint64_t retry_after_ms) {
+  wire::GoAwayFrame goaway{ErrorCode::kServerShutdown, retry_after_ms, "server shutting down"};
+  quic::BufferRef frame = encode_frame(goaway);
+  for (auto& s : sessions_) {
+    if (s && s->ready && !s->legacy && !s->closing) send_control(*s, frame);
+  }
+}
+
+// ---- the event path -------------------------------------------------------------------------
+
+void ServerApp::on_round(Shard& shard, uint64_t) {
+  shard_ = &shard;
+  size_t taken = 0;
+  do {
+    batch_.resize(kInboxBatch);
+    taken = inbox_.queue.try_dequeue_bulk(batch_.begin(), kInboxBatch);
+    batch_.resize(taken);
+    if (taken == 0) break;
+    shared_.hub->released(shard_index_, taken);
+    for (PublishedEvent& event : batch_) {
+      TopicState& state = topics_[event.topic];
+      if (event.id != state.next_id) {
+        state.waiting.emplace(event.id, std::move(event));  // a predecessor is still on its way
+        continue;
+      }
+      deliver(event);
+      ++state.next_id;
+      while (!state.waiting.empty() && state.waiting.begin()->first == state.next_id) {
+        deliver(state.waiting.begin()->second);
+        state.waiting.erase(state.waiting.begin());
+        ++state.next_id;
+      }
+    }
+    batch_.clear();
+  } while (taken == kInboxBatch);
+
+  for (size_t i = 0; i < catching_up_.size();) {
+    Session* s = catching_up_[i];
+    catch_up(*s);
+    if (!s->dropping) {
+      catching_up_[i] = catching_up_.back();
+      catching_up_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+void ServerApp::deliver(const PublishedEvent& event) {
+  TopicState& state = topics_[event.topic];
+  if (shared_.config.history_window > 0) {
+    state.history.push_back(event);
+    if (state.history.size() > shared_.config.history_window) state.history.pop_front();
+  }
+  quic::BufferRef legacy_line;
+  (void)trie_.match_unique(shared_.hub->topic_name(event.topic), [&](pubsub::SubscriberId id) {
+    deliver_to(*sessions_[id], event, legacy_line);
+  });
+}
+
+void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {
+  if (s.closing || !s.ready) return;
+  if (s.dropping) {
+    s.record_gap(event.topic, event.id);
+    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes) {
+    if (shared_.config.slow_consumer_policy == SlowConsumerPolicy::kClose) {
+      shared_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+      close_session(s, ErrorCode::kSlowConsumer, "slow consumer");
+      return;
+    }
+    s.dropping = true;
+    catching_up_.push_back(&s);
+    s.record_gap(event.topic, event.id);
+    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  bool sent;
+  if (s.legacy) {
+    if (!legacy_line) {
+      const std::string_view topic = shared_.hub->topic_name(event.topic);
+      const auto payload = event.payload();
+      legacy_line = quic::BufferRef::allocate(wire::legacy_event_size(topic, payload.size()));
+      auto n = wire::encode_legacy_event(std::span<uint8_t>(legacy_line.data(), legacy_line.size()),
+                                         topic, payload);
+      if (!n) return;
+    }
+    sent = s.conn->send(s.legacy_stream, legacy_line).has_value();
+  } else if (event.frame_size > s.peer_max_frame) {
+    wire::GapFrame gap{shared_.hub->topic_name(event.topic), event.id, event.id,
+                       ErrorCode::kEventTooLarge};
+    quic::BufferRef frame = encode_frame(gap);
+    sent = send_event_frame(s, event.topic, frame, frame.size());
+  } else {
+    sent = send_event_frame(s, event.topic, event.frame, event.frame_size);
+  }
+  if (!sent) {
+    s.record_gap(event.topic, event.id);
+    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  shared_.counters.events_delivered.fetch_add(1, std::memory_order_relaxed);
+  shard_->mark_dirty(*s.conn);
+}
+
+void ServerApp::catch_up(Session& s) {
+  if (s.closing) {
+    s.dropping = false;
+    return;
+  }
+  if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes / 2) return;
+  if (!s.legacy) {
+    for (const auto& [topic, range] : s.gaps) {
+      wire::GapFrame gap{shared_.hub->topic_name(topic), range.first, range.second,
+                         ErrorCode::kSlowConsumer};
+      quic::BufferRef frame = encode_frame(gap);
+      send_event_frame(s, topic, frame, frame.size());
+    }
+    shard_->mark_dirty(*s.conn);
+  }
+  s.gaps.clear();
+  s.dropping = false;
+}
+
+bool ServerApp::prepare_to_sleep() {
+  inbox_.sleeping.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (inbox_.queue.size_approx() > 0) {
+    inbox_.sleeping.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void ServerApp::woke_up() {
+  inbox_.sleeping.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace qsse::engine

@@ -1,0 +1,127 @@
+// engine/server_app.hpp — the qsse server running on one shard.
+//
+// Per connection it keeps a Session: the protocol (qsse/1 or legacy, from ALPN), the control
+// stream and its FrameReader (or the legacy offer's LineReader), the event lanes it opened, the
+// patterns it holds, and its slow-consumer state. Per shard it keeps the subscription trie
+// (pattern -> session), and per declared topic the next id to deliver, events waiting for a
+// predecessor (see EventHub), and the last `history_window` events for resume.
+//
+// Each round: take up to a batch of events from the shard's inbox, deliver each in id order to
+// every session whose patterns match (once per session: PatternTrie::match_unique) by queueing
+// a reference to the shared EVENT frame on the topic's lane; then let sessions that were
+// dropping catch up (GAP frames). Single-threaded: everything runs on the shard's thread.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <qsse/auth.hpp>
+#include <qsse/config.hpp>
+
+#include "engine/event_hub.hpp"
+#include "engine/shard.hpp"
+#include "pubsub/pattern_trie.hpp"
+#include "wire/frame.hpp"
+#include "wire/frame_reader.hpp"
+#include "wire/legacy.hpp"
+
+namespace qsse::engine {
+
+// Counters shared by all shards of a server (relaxed atomics, summed for ServerStats).
+struct ServerCounters {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> handshakes_ok{0};
+  std::atomic<uint64_t> handshakes_failed{0};
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> events_delivered{0};
+  std::atomic<uint64_t> events_dropped{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> slow_consumer_closes{0};
+  std::atomic<uint64_t> topic_refusals{0};
+  std::atomic<uint64_t> resumed_events{0};
+};
+
+// What every shard of one server shares (read-only after start, but the auth hooks).
+struct ServerShared {
+  ServerConfig config;
+  EventHub* hub = nullptr;
+  uint64_t epoch = 0;
+  ServerCounters counters;
+
+  std::shared_ptr<Authenticator> authenticator() const;
+  std::shared_ptr<Authorizer> authorizer() const;
+  void set_authenticator(std::shared_ptr<Authenticator> a);
+  void set_authorizer(std::shared_ptr<Authorizer> a);
+
+ private:
+  mutable std::mutex hooks_mutex_;  // taken once per HELLO, never on the event path
+  std::shared_ptr<Authenticator> authenticator_;
+  std::shared_ptr<Authorizer> authorizer_;
+};
+
+class ServerApp final : public ShardApp {
+ public:
+  ServerApp(ServerShared& shared, size_t shard_index);
+  ~ServerApp() override;
+
+  void on_handshake_completed(quic::Connection& conn) override;
+  bool on_stream_data(quic::Connection& conn, int64_t stream_id, std::span<const uint8_t> data,
+                      bool fin) override;
+  void on_stream_opened(quic::Connection& conn, int64_t stream_id) override;
+  void on_closed(quic::Connection& conn) override;
+  void on_round(Shard& shard, uint64_t now) override;
+  bool prepare_to_sleep() override;
+  void woke_up() override;
+
+  // Shutdown, step 1: GOAWAY to every native session.
+  void send_goaway(uint64_t retry_after_ms);
+  size_t session_count() const { return live_sessions_; }
+
+ private:
+  struct Session;
+  struct TopicState {
+    uint64_t next_id = 1;                        // next id this shard delivers
+    std::map<uint64_t, PublishedEvent> waiting;  // arrived before their predecessor
+    std::deque<PublishedEvent> history;          // last history_window delivered events
+    uint32_t lane = 0;                           // lane_for_topic(name, lanes)
+  };
+
+  Session* session_of(quic::Connection& conn);
+  void deliver(const PublishedEvent& event);
+  void deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
+  bool send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame, size_t size);
+  void catch_up(Session& s);
+  bool handle_control(Session& s, std::span<const uint8_t> data, bool fin);
+  bool handle_frame(Session& s, const wire::Frame& frame);
+  bool handle_hello(Session& s, const wire::HelloFrame& hello);
+  void add_patterns(Session& s, const wire::StringList& patterns);
+  void remove_patterns(Session& s, const wire::StringList& patterns);
+  void replay(Session& s, const wire::ResumeList& resume);
+  bool handle_legacy_offer(Session& s, std::span<const uint8_t> data, bool fin);
+  void send_control(Session& s, const quic::BufferRef& frame);
+  void send_error(Session& s, ErrorCode code, std::string_view topic, std::string_view message,
+                  bool fatal = false);
+  void close_session(Session& s, ErrorCode code, std::string_view reason);
+  int64_t lane_stream(Session& s, uint32_t lane);
+
+  ServerShared& shared_;
+  size_t shard_index_;
+  ShardInbox& inbox_;
+  Shard* shard_ = nullptr;  // set on the first round
+  pubsub::PatternTrie trie_;
+  std::vector<TopicState> topics_;
+  std::vector<std::unique_ptr<Session>> sessions_;  // indexed by SubscriberId
+  std::vector<uint32_t> free_ids_;
+  size_t live_sessions_ = 0;
+  std::vector<Session*> catching_up_;
+  std::vector<PublishedEvent> batch_;
+  wire::LegacyDecoder legacy_decoder_;
+};
+
+}  // namespace qsse::engine
