@@ -20,7 +20,8 @@
 //   For every frame kind there is `encoded_size(params)` (exact size in bytes) and
 //   `encode(out, params)`, which writes into caller-provided memory and returns the number of
 //   bytes written. Encoders never allocate, validate their input (so they cannot produce a frame
-//   that decode() rejects) and never write past out.size(). EVENT has extra entry points so the
+//   that decode() rejects, except for exceeding a max_frame_size they are not told) and never
+//   write past out.size(). EVENT has extra entry points so the
 //   engine can encode an event once and hand the same bytes to every subscriber, or write only
 //   the header and point an iovec at the caller's payload.
 //
