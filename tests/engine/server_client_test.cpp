@@ -362,3 +362,39 @@ TEST(ServerClient, ShutdownRightAfterCreateIsPrompt) {
 
 }  // namespace
 }  // namespace qsse
+
+namespace qsse {
+namespace {
+
+// A client that loses its connection comes back with its last ids and gets, exactly once,
+// what was published while it was away (resume from the server's history).
+TEST(ServerClient, ResumesWithoutGapsAfterADrop) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  Recorder rec;
+  ClientConfig cc = client_config_for(*server);
+  cc.keep_alive = std::chrono::milliseconds(0);      // no keep-alive, and a short idle timeout:
+  cc.idle_timeout = std::chrono::milliseconds(300);  // the client drops the connection itself
+  cc.reconnect.retry = true;
+  cc.reconnect.retry_times = 100;
+  cc.reconnect.retry_interval = std::chrono::milliseconds(400);
+  cc.reconnect.backoff = 1.0;
+  cc.reconnect.jitter = 0;
+  ClientHandlers handlers;
+  handlers.events.emplace_back("chat.room", rec.event_handler());
+  auto client = Client::create(server->address(), {"chat.room"}, cc, handlers);
+  ASSERT_TRUE(client.has_value()) << client.error();
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(server->publish("chat.room", std::to_string(i)).ok());
+  ASSERT_TRUE(eventually([&] { return rec.event_count() == 3; }));
+  ASSERT_TRUE(eventually([&] { return !(*client)->stats().connected; }, 5)) << "no idle drop";
+  for (int i = 4; i <= 5; ++i) ASSERT_TRUE(server->publish("chat.room", std::to_string(i)).ok());
+  ASSERT_TRUE(eventually([&] { return rec.event_count() >= 5; }, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::lock_guard lock(rec.mutex);
+  ASSERT_EQ(rec.events.size(), 5u) << "no duplicates";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(rec.events[i].second, std::to_string(i + 1));
+  EXPECT_GE((*client)->stats().reconnects, 1u);
+}
+
+}  // namespace
+}  // namespace qsse
