@@ -148,6 +148,11 @@ TEST_F(MetricsHttpServerTest, ServesMetricsWithPrometheusContentType) {
   EXPECT_EQ(response.status_line, "HTTP/1.1 200 OK");
   EXPECT_EQ(response.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(response.header("Content-Length"), std::to_string(response.body.size()));
+  EXPECT_EQ(response.header("Connection"), "close");
+  const std::optional<std::string> date = response.header("Date");
+  ASSERT_TRUE(date.has_value());
+  EXPECT_EQ(date->size(), std::string_view("Sun, 06 Nov 1994 08:49:37 GMT").size()) << *date;
+  EXPECT_TRUE(date->ends_with(" GMT")) << *date;
   EXPECT_EQ(response.body, registry_.prometheus_text());
   EXPECT_NE(response.body.find("events_total{topic=\"a.b\"} 5\n"), std::string::npos);
 
