@@ -18,7 +18,9 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -29,7 +31,7 @@
 namespace qsse::metrics {
 namespace {
 
-constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kMetricsPath = "/metrics";
 
 thread_local std::string* t_start_log = nullptr;
@@ -77,14 +79,50 @@ void ensure_civetweb_initialized() {
   std::call_once(once, [] { mg_init_library(0); });
 }
 
-int send_response(mg_connection* connection, int status, const char* content_type,
-                  const std::string& body, bool with_body, const char* allow) {
-  mg_response_header_start(connection, status);
-  mg_response_header_add(connection, "Content-Type", content_type, -1);
-  mg_response_header_add(connection, "Content-Length", std::to_string(body.size()).c_str(), -1);
-  if (allow != nullptr) mg_response_header_add(connection, "Allow", allow, -1);
-  mg_response_header_send(connection);
-  if (with_body && !body.empty()) mg_write(connection, body.data(), body.size());
+// The Date header value (RFC 9110 IMF-fixdate) for now. gmtime_r and fixed English names: no
+// shared static buffer, no locale.
+std::string http_date() {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[utc.tm_wday],
+                utc.tm_mday, kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min,
+                utc.tm_sec);
+  return buffer;
+}
+
+// Writes a complete response (status line, headers, body) in one mg_write. We do not use
+// civetweb's header helpers (mg_response_header_send, mg_send_http_error): in Debian's build they
+// format the Date header with gmtime(), whose static buffer races between worker threads
+// (ThreadSanitizer reports it as soon as two scrapes overlap).
+int send_response(mg_connection* connection, int status, std::string_view reason,
+                  std::string_view content_type, std::string_view body, bool with_body,
+                  std::string_view allow = {}) {
+  std::string response;
+  response.reserve(200 + (with_body ? body.size() : 0));
+  response += "HTTP/1.1 ";
+  response += std::to_string(status);
+  response += ' ';
+  response += reason;
+  response += "\r\nContent-Type: ";
+  response += content_type;
+  response += "\r\nContent-Length: ";
+  response += std::to_string(body.size());
+  response += "\r\nDate: ";
+  response += http_date();
+  response += "\r\nCache-Control: no-store\r\nConnection: close\r\n";
+  if (!allow.empty()) {
+    response += "Allow: ";
+    response += allow;
+    response += "\r\n";
+  }
+  response += "\r\n";
+  if (with_body) response += body;
+  mg_write(connection, response.data(), response.size());
   return status;
 }
 
@@ -133,18 +171,22 @@ struct MetricsHttpServer::Impl {
     const bool is_metrics = request->local_uri != nullptr && request->local_uri == kMetricsPath;
     try {
       if (!is_metrics) {
-        return send_response(connection, 404, "text/plain", "not found\n", method != "HEAD",
-                             nullptr);
+        return send_response(connection, 404, "Not Found", "text/plain", "not found\n",
+                             method != "HEAD");
       }
       if (method != "GET" && method != "HEAD") {
-        return send_response(connection, 405, "text/plain", "method not allowed\n", true,
-                             "GET, HEAD");
+        return send_response(connection, 405, "Method Not Allowed", "text/plain",
+                             "method not allowed\n", true, "GET, HEAD");
       }
-      return send_response(connection, 200, kContentType, self->registry->prometheus_text(),
-                           method == "GET", nullptr);
+      return send_response(connection, 200, "OK", kContentType, self->registry->prometheus_text(),
+                           method == "GET");
     } catch (...) {  // out of memory while rendering: nothing may escape into C code
-      mg_send_http_error(connection, 500, "%s", "internal error\n");
-      return 500;
+      try {
+        return send_response(connection, 500, "Internal Server Error", "text/plain",
+                             "internal error\n", true);
+      } catch (...) {
+        return 500;  // could not even build the error response; civetweb closes the connection
+      }
     }
   }
 };
