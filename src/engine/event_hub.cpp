@@ -73,7 +73,7 @@ PublishResult EventHub::publish(std::string_view topic_or_pattern, std::span<con
       for (size_t r = 0; r <= s; ++r) {
         inboxes_[r]->reserved.fetch_sub(n, std::memory_order_relaxed);
       }
-      back_pressure.fetch_add(1, std::memory_order_relaxed);
+      if (back_pressure_ != nullptr) back_pressure_->inc();
       result.status = PublishStatus::kBackPressure;
       return result;
     }
@@ -94,7 +94,9 @@ PublishResult EventHub::publish(std::string_view topic_or_pattern, std::span<con
     for (auto& inbox : inboxes_) inbox->queue.enqueue(event);
     result.last_id = event.id;
   }
-  published.fetch_add(targets.size(), std::memory_order_relaxed);
+  if (!published_.empty()) {
+    for (uint32_t t : targets) published_[t]->inc();
+  }
   result.topics = targets.size();
   // Wake sleeping shards. Pairs with the shard's store of `sleeping` and its re-check of the
   // queue (Dekker): one of the two sides sees the other's write.

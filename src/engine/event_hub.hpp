@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <qsse/metrics.hpp>
 #include <qsse/server.hpp>
 
 #include "pubsub/topic_catalog.hpp"
@@ -77,8 +78,11 @@ class EventHub {
     inboxes_[shard]->reserved.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   }
 
-  std::atomic<uint64_t> published{0};
-  std::atomic<uint64_t> back_pressure{0};
+  // Metrics to update (set once, before publishing starts): per topic, and refusals.
+  void set_metrics(std::vector<metrics::Counter*> published, metrics::Counter* back_pressure) {
+    published_ = std::move(published);
+    back_pressure_ = back_pressure;
+  }
 
  private:
   struct alignas(64) TopicCounter {
@@ -93,6 +97,8 @@ class EventHub {
   int64_t capacity_;
   size_t max_frame_size_;
   std::atomic<bool> stopped_{false};
+  std::vector<metrics::Counter*> published_;
+  metrics::Counter* back_pressure_ = nullptr;
 };
 
 }  // namespace qsse::engine

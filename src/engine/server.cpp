@@ -129,6 +129,8 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
   impl->hub = std::make_unique<engine::EventHub>(topics, shards, config.inbox_capacity,
                                                  config.max_frame_size);
   impl->shared.hub = impl->hub.get();
+  impl->shared.metrics = std::make_unique<engine::ServerMetrics>(config, *impl->hub, shards);
+  impl->hub->set_metrics(impl->shared.metrics->published, &impl->shared.metrics->back_pressure);
 
   quic::EndpointConfig endpoint;
   endpoint.retry = quic::EndpointConfig::Retry::kUnderLoad;
@@ -203,18 +205,24 @@ void Server::set_authorizer_func(AuthorizerFunc authorize) {
 }
 
 ServerStats Server::stats() const {
-  const auto& c = impl_->shared.counters;
+  const engine::ServerMetrics& m = *impl_->shared.metrics;
   ServerStats s;
-  s.connections = c.connections.load();
-  s.handshakes_ok = c.handshakes_ok.load();
-  s.handshakes_failed = c.handshakes_failed.load();
-  s.auth_failures = c.auth_failures.load();
-  s.events_published = impl_->hub->published.load();
-  s.events_delivered = c.events_delivered.load();
-  s.events_dropped = c.events_dropped.load();
-  s.back_pressure = impl_->hub->back_pressure.load();
-  s.protocol_errors = c.protocol_errors.load();
+  s.connections = static_cast<uint64_t>(m.connections.value());
+  s.handshakes_ok = m.handshakes_ok.value();
+  s.handshakes_failed = m.handshakes_failed.value();
+  s.auth_failures = m.auth_failures.value();
+  for (size_t t = 0; t < m.published.size(); ++t) {
+    s.events_published += m.published[t]->value();
+    s.events_delivered += m.delivered[t]->value();
+    s.events_dropped += m.dropped[t]->value();
+  }
+  s.back_pressure = m.back_pressure.value();
+  s.protocol_errors = m.protocol_errors.value();
   return s;
+}
+
+std::string Server::metrics_text() const {
+  return impl_->shared.metrics->registry.prometheus_text();
 }
 
 std::string Server::address() const {

@@ -68,6 +68,86 @@ void ServerShared::set_authorizer(std::shared_ptr<Authorizer> a) {
   authorizer_ = std::move(a);
 }
 
+ServerMetrics::ServerMetrics(const ServerConfig& config, const EventHub& hub, size_t shards)
+    : registry(metrics::RegistryOptions{config.metric_namespace, config.metric_subsystem}),
+      connections(registry.gauge("connections", "Client connections open now").get()),
+      handshakes_ok(
+          registry
+              .counter("handshakes_total", "Completed QUIC handshakes", {}, metrics::Cells{shards})
+              .get()),
+      handshakes_failed(registry
+                            .counter("handshake_failures_total",
+                                     "Handshakes that failed (TLS, ALPN, timeout)", {},
+                                     metrics::Cells{shards})
+                            .get()),
+      auth_failures(registry
+                        .counter("auth_failures_total",
+                                 "Connections closed because authentication failed", {},
+                                 metrics::Cells{shards})
+                        .get()),
+      protocol_errors(registry
+                          .counter("protocol_errors_total",
+                                   "Connections closed for protocol violations", {},
+                                   metrics::Cells{shards})
+                          .get()),
+      slow_consumer_closes(registry
+                               .counter("slow_consumer_closes_total",
+                                        "Connections closed as slow consumers", {},
+                                        metrics::Cells{shards})
+                               .get()),
+      resumed_events(registry
+                         .counter("resumed_events_total",
+                                  "Events replayed from history to resuming clients", {},
+                                  metrics::Cells{shards})
+                         .get()),
+      back_pressure(registry
+                        .counter("publish_back_pressure_total",
+                                 "publish() calls refused because an inbox was full")
+                        .get()),
+      datagrams_received(registry
+                             .counter("datagrams_received_total", "UDP datagrams received", {},
+                                      metrics::Cells{shards})
+                             .get()),
+      datagrams_sent(
+          registry.counter("datagrams_sent_total", "UDP datagrams sent", {}, metrics::Cells{shards})
+              .get()),
+      bytes_received(registry
+                         .counter("received_bytes_total", "UDP payload bytes received", {},
+                                  metrics::Cells{shards})
+                         .get()),
+      bytes_sent(
+          registry.counter("sent_bytes_total", "UDP payload bytes sent", {}, metrics::Cells{shards})
+              .get()),
+      errors_sent(registry.counter("errors_total",
+                                   "Errors sent to clients (ERROR frames, legacy error events, "
+                                   "connection closes), by code",
+                                   {"code"}, metrics::Cells{shards})) {
+  auto& published_family =
+      registry.counter("events_published_total", "Events published", {"topic"});
+  auto& delivered_family =
+      registry.counter("events_delivered_total", "Event copies queued to subscribers", {"topic"},
+                       metrics::Cells{shards});
+  auto& dropped_family = registry.counter("events_dropped_total",
+                                          "Event copies not sent because a subscriber was too slow",
+                                          {"topic"}, metrics::Cells{shards});
+  auto& subscribers_family =
+      registry.gauge("subscribers", "Subscriptions whose pattern covers the topic", {"topic"});
+  for (uint32_t t = 0; t < hub.topic_count(); ++t) {
+    const std::string_view topic = hub.topic_name(t);
+    published.push_back(&published_family.with({topic}));
+    delivered.push_back(&delivered_family.with({topic}));
+    dropped.push_back(&dropped_family.with({topic}));
+    subscribers.push_back(&subscribers_family.with({topic}));
+  }
+}
+
+metrics::Counter& ServerMetrics::error(ErrorCode code) {
+  std::lock_guard lock(errors_mutex_);  // errors are rare: a lookup under a lock is fine
+  auto [it, added] = errors_by_code_.try_emplace(static_cast<uint64_t>(code), nullptr);
+  if (added) it->second = &errors_sent.with({to_string(code)});
+  return *it->second;
+}
+
 ServerApp::ServerApp(ServerShared& shared, size_t shard_index)
     : shared_(shared),
       shard_index_(shard_index),
@@ -90,8 +170,8 @@ ServerApp::Session* ServerApp::session_of(quic::Connection& conn) {
 // ---- connection lifecycle -------------------------------------------------------------------
 
 void ServerApp::on_handshake_completed(quic::Connection& conn) {
-  shared_.counters.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
-  shared_.counters.connections.fetch_add(1, std::memory_order_relaxed);
+  shared_.metrics->handshakes_ok.inc(cell_);
+  shared_.metrics->connections.inc();
   uint32_t id;
   if (!free_ids_.empty()) {
     id = free_ids_.back();
@@ -117,18 +197,19 @@ void ServerApp::on_closed(quic::Connection& conn) {
   Session* s = session_of(conn);
   if (s == nullptr) {
     if (!conn.handshake_completed()) {
-      shared_.counters.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+      shared_.metrics->handshakes_failed.inc(cell_);
     }
     return;
   }
   conn.user_data = nullptr;
+  for (const std::string& pattern : s->patterns) count_subscribers(pattern, -1);
   trie_.remove_all(s->id);
   std::erase(catching_up_, s);
   const uint32_t id = s->id;
   sessions_[id].reset();
   free_ids_.push_back(id);
   --live_sessions_;
-  shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
+  shared_.metrics->connections.dec();
 }
 
 void ServerApp::on_stream_opened(quic::Connection& conn, int64_t stream_id) {
@@ -137,7 +218,7 @@ void ServerApp::on_stream_opened(quic::Connection& conn, int64_t stream_id) {
   const bool allowed =
       s->legacy ? is_client_uni(stream_id) && !s->ready : stream_id == 0;  // the control stream
   if (!allowed) {
-    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->protocol_errors.inc(cell_);
     close_session(*s, ErrorCode::kProtocolViolation, "unexpected stream");
   }
 }
@@ -158,6 +239,7 @@ bool ServerApp::on_stream_data(quic::Connection& conn, int64_t stream_id,
 void ServerApp::close_session(Session& s, ErrorCode code, std::string_view reason) {
   if (s.closing) return;
   s.closing = true;
+  if (code != ErrorCode::kNoError) shared_.metrics->error(code).inc(cell_);
   s.conn->close(static_cast<uint64_t>(code), reason);
   if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
 }
@@ -170,7 +252,7 @@ bool ServerApp::handle_control(Session& s, std::span<const uint8_t> data, bool f
     auto frame = s.reader.next();
     if (!frame) {
       if (frame.error() == wire::DecodeError::kNeedMore) break;
-      shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      shared_.metrics->protocol_errors.inc(cell_);
       const ErrorCode code = wire::to_error_code(frame.error());
       send_error(s, code, {}, wire::to_string(frame.error()), true);
       close_session(s, code, wire::to_string(frame.error()));
@@ -182,7 +264,7 @@ bool ServerApp::handle_control(Session& s, std::span<const uint8_t> data, bool f
     if (s.reader.finish()) {
       close_session(s, ErrorCode::kNoError, "client closed its control stream");
     } else {
-      shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      shared_.metrics->protocol_errors.inc(cell_);
       close_session(s, ErrorCode::kProtocolViolation, "control stream ended inside a frame");
     }
   }
@@ -191,7 +273,7 @@ bool ServerApp::handle_control(Session& s, std::span<const uint8_t> data, bool f
 
 bool ServerApp::handle_frame(Session& s, const wire::Frame& frame) {
   auto violation = [&](std::string_view why) {
-    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->protocol_errors.inc(cell_);
     send_error(s, ErrorCode::kProtocolViolation, {}, why, true);
     close_session(s, ErrorCode::kProtocolViolation, why);
     return false;
@@ -223,7 +305,7 @@ bool ServerApp::handle_hello(Session& s, const wire::HelloFrame& hello) {
   s.token.assign(hello.token);
   s.peer_max_frame = static_cast<size_t>(hello.max_frame_size);
   if (auto auth = shared_.authenticator(); auth && !auth->authenticate(s.token)) {
-    shared_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->auth_failures.inc(cell_);
     close_session(s, ErrorCode::kNotAuthorized, "not authorized");
     return false;
   }
@@ -255,11 +337,13 @@ void ServerApp::add_patterns(Session& s, const wire::StringList& patterns) {
       refusal = ErrorCode::kNotAuthorized, why = "not authorized for this topic";
     }
     if (refusal != ErrorCode::kNoError) {
-      shared_.counters.topic_refusals.fetch_add(1, std::memory_order_relaxed);
       send_error(s, refusal, pattern, why);
       continue;
     }
-    if (auto added = trie_.insert(pattern, s.id); added && *added) s.patterns.emplace_back(pattern);
+    if (auto added = trie_.insert(pattern, s.id); added && *added) {
+      s.patterns.emplace_back(pattern);
+      count_subscribers(pattern, +1);
+    }
   }
 }
 
@@ -267,6 +351,7 @@ void ServerApp::remove_patterns(Session& s, const wire::StringList& patterns) {
   for (std::string_view pattern : patterns) {
     if (auto removed = trie_.remove(pattern, s.id); removed && *removed) {
       std::erase(s.patterns, pattern);
+      count_subscribers(pattern, -1);
     }
   }
 }
@@ -294,7 +379,7 @@ void ServerApp::replay(Session& s, const wire::ResumeList& resume) {
     for (const PublishedEvent& event : state.history) {
       if (event.id <= position.last_id) continue;
       if (send_event_frame(s, topic, event.frame, event.frame_size)) {
-        shared_.counters.resumed_events.fetch_add(1, std::memory_order_relaxed);
+        shared_.metrics->resumed_events.inc(cell_);
       }
     }
   }
@@ -308,7 +393,7 @@ bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, b
   auto line = s.line_reader.next();
   if (!line) {
     if (line.error() == wire::LegacyError::kNeedMore && !fin) return true;
-    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->protocol_errors.inc(cell_);
     const auto error =
         line.error() == wire::LegacyError::kNeedMore ? wire::LegacyError::kTruncated : line.error();
     close_session(s, wire::to_error_code(error), wire::to_string(error));
@@ -316,13 +401,13 @@ bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, b
   }
   auto offer = legacy_decoder_.decode_offer(*line);
   if (!offer) {
-    shared_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->protocol_errors.inc(cell_);
     close_session(s, wire::to_error_code(offer.error()), wire::to_string(offer.error()));
     return true;
   }
   s.token.assign(offer->token);
   if (auto auth = shared_.authenticator(); auth && !auth->authenticate(s.token)) {
-    shared_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->auth_failures.inc(cell_);
     close_session(s, ErrorCode::kNotAuthorized, "not authorized");
     return true;
   }
@@ -349,14 +434,17 @@ bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, b
       refusal = ErrorCode::kNotAuthorized;
     }
     if (refusal != ErrorCode::kNoError) {
-      shared_.counters.topic_refusals.fetch_add(1, std::memory_order_relaxed);
+      shared_.metrics->error(refusal).inc(cell_);
       quic::BufferRef error = quic::BufferRef::allocate(wire::legacy_error_size(refusal, topic));
       auto n =
           wire::encode_legacy_error(std::span<uint8_t>(error.data(), error.size()), refusal, topic);
       if (n) (void)s.conn->send(s.legacy_stream, error, 0, *n);
       continue;
     }
-    if (auto added = trie_.insert(topic, s.id); added && *added) s.patterns.push_back(topic);
+    if (auto added = trie_.insert(topic, s.id); added && *added) {
+      s.patterns.push_back(topic);
+      count_subscribers(topic, +1);
+    }
   }
   if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
   return true;
@@ -371,6 +459,7 @@ void ServerApp::send_control(Session& s, const quic::BufferRef& frame) {
 
 void ServerApp::send_error(Session& s, ErrorCode code, std::string_view topic,
                            std::string_view message, bool fatal) {
+  if (!fatal) shared_.metrics->error(code).inc(cell_);  // fatal ones count at close_session
   if (s.legacy) return;
   wire::ErrorFrame error{code, fatal, topic, message};
   send_control(s, encode_frame(error));
@@ -403,6 +492,7 @@ void ServerApp::send_goaway(uint64_t retry_after_ms) {
 
 void ServerApp::on_round(Shard& shard, uint64_t) {
   shard_ = &shard;
+  export_io_stats(shard);
   size_t taken = 0;
   do {
     batch_.resize(kInboxBatch);
@@ -455,19 +545,19 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   if (s.closing || !s.ready) return;
   if (s.dropping) {
     s.record_gap(event.topic, event.id);
-    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->dropped[event.topic]->inc(cell_);
     return;
   }
   if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes) {
     if (shared_.config.slow_consumer_policy == SlowConsumerPolicy::kClose) {
-      shared_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+      shared_.metrics->slow_consumer_closes.inc(cell_);
       close_session(s, ErrorCode::kSlowConsumer, "slow consumer");
       return;
     }
     s.dropping = true;
     catching_up_.push_back(&s);
     s.record_gap(event.topic, event.id);
-    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->dropped[event.topic]->inc(cell_);
     return;
   }
   bool sent;
@@ -491,10 +581,10 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   }
   if (!sent) {
     s.record_gap(event.topic, event.id);
-    shared_.counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    shared_.metrics->dropped[event.topic]->inc(cell_);
     return;
   }
-  shared_.counters.events_delivered.fetch_add(1, std::memory_order_relaxed);
+  shared_.metrics->delivered[event.topic]->inc(cell_);
   shard_->mark_dirty(*s.conn);
 }
 
@@ -515,6 +605,22 @@ void ServerApp::catch_up(Session& s) {
   }
   s.gaps.clear();
   s.dropping = false;
+}
+
+void ServerApp::count_subscribers(std::string_view pattern, double delta) {
+  (void)shared_.hub->catalog().expand(pattern, [&](std::string_view topic) {
+    shared_.metrics->subscribers[static_cast<size_t>(shared_.hub->index_of(topic))]->add(delta);
+  });
+}
+
+void ServerApp::export_io_stats(Shard& shard) {
+  const io::IoStats& now = shard.io().stats();
+  ServerMetrics& m = *shared_.metrics;
+  m.datagrams_received.add(cell_, now.rx_datagrams - exported_io_.rx_datagrams);
+  m.datagrams_sent.add(cell_, now.tx_datagrams - exported_io_.tx_datagrams);
+  m.bytes_received.add(cell_, now.rx_bytes - exported_io_.rx_bytes);
+  m.bytes_sent.add(cell_, now.tx_bytes - exported_io_.tx_bytes);
+  exported_io_ = now;
 }
 
 bool ServerApp::prepare_to_sleep() {

@@ -23,6 +23,7 @@
 
 #include <qsse/auth.hpp>
 #include <qsse/config.hpp>
+#include <qsse/metrics.hpp>
 
 #include "engine/event_hub.hpp"
 #include "engine/shard.hpp"
@@ -33,18 +34,36 @@
 
 namespace qsse::engine {
 
-// Counters shared by all shards of a server (relaxed atomics, summed for ServerStats).
-struct ServerCounters {
-  std::atomic<uint64_t> connections{0};
-  std::atomic<uint64_t> handshakes_ok{0};
-  std::atomic<uint64_t> handshakes_failed{0};
-  std::atomic<uint64_t> auth_failures{0};
-  std::atomic<uint64_t> events_delivered{0};
-  std::atomic<uint64_t> events_dropped{0};
-  std::atomic<uint64_t> protocol_errors{0};
-  std::atomic<uint64_t> slow_consumer_closes{0};
-  std::atomic<uint64_t> topic_refusals{0};
-  std::atomic<uint64_t> resumed_events{0};
+// The server's metrics (Prometheus names under <namespace>_<subsystem>_). Handles are looked up
+// once here; shards update them with relaxed atomics, each in its own cell (metrics::Shard).
+struct ServerMetrics {
+  ServerMetrics(const ServerConfig& config, const EventHub& hub, size_t shards);
+
+  metrics::Registry registry;
+  metrics::Gauge& connections;
+  metrics::Counter& handshakes_ok;
+  metrics::Counter& handshakes_failed;
+  metrics::Counter& auth_failures;
+  metrics::Counter& protocol_errors;
+  metrics::Counter& slow_consumer_closes;
+  metrics::Counter& resumed_events;
+  metrics::Counter& back_pressure;
+  metrics::Counter& datagrams_received;
+  metrics::Counter& datagrams_sent;
+  metrics::Counter& bytes_received;
+  metrics::Counter& bytes_sent;
+  metrics::CounterFamily& errors_sent;  // ERROR frames and closes sent to clients, by code
+  // Per declared topic, indexed like EventHub topics.
+  std::vector<metrics::Counter*> published;
+  std::vector<metrics::Counter*> delivered;
+  std::vector<metrics::Counter*> dropped;
+  std::vector<metrics::Gauge*> subscribers;  // subscriptions whose pattern covers the topic
+
+  metrics::Counter& error(ErrorCode code);
+
+ private:
+  std::mutex errors_mutex_;
+  std::unordered_map<uint64_t, metrics::Counter*> errors_by_code_;
 };
 
 // What every shard of one server shares (read-only after start, but the auth hooks).
@@ -52,7 +71,7 @@ struct ServerShared {
   ServerConfig config;
   EventHub* hub = nullptr;
   uint64_t epoch = 0;
-  ServerCounters counters;
+  std::unique_ptr<ServerMetrics> metrics;
 
   std::shared_ptr<Authenticator> authenticator() const;
   std::shared_ptr<Authorizer> authorizer() const;
@@ -109,6 +128,8 @@ class ServerApp final : public ShardApp {
                   bool fatal = false);
   void close_session(Session& s, ErrorCode code, std::string_view reason);
   int64_t lane_stream(Session& s, uint32_t lane);
+  void count_subscribers(std::string_view pattern, double delta);
+  void export_io_stats(Shard& shard);
 
   ServerShared& shared_;
   size_t shard_index_;
@@ -122,6 +143,8 @@ class ServerApp final : public ShardApp {
   std::vector<Session*> catching_up_;
   std::vector<PublishedEvent> batch_;
   wire::LegacyDecoder legacy_decoder_;
+  metrics::Shard cell_;
+  io::IoStats exported_io_;  // io counters already added to the metrics
 };
 
 }  // namespace qsse::engine

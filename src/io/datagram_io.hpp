@@ -66,9 +66,11 @@ struct TxBurst {
 // Counters every backend keeps (read on the owner thread).
 struct IoStats {
   uint64_t rx_datagrams = 0;
+  uint64_t rx_bytes = 0;
   uint64_t rx_syscalls = 0;
   uint64_t rx_truncated = 0;  // datagrams larger than the receive buffer (dropped)
   uint64_t tx_datagrams = 0;
+  uint64_t tx_bytes = 0;
   uint64_t tx_syscalls = 0;
   uint64_t tx_errors = 0;       // datagrams the kernel refused (dropped, like a lost packet)
   uint64_t tx_would_block = 0;  // send() calls that stopped on a full socket buffer

@@ -301,6 +301,7 @@ class IoUringUdp final : public DatagramIo {
           ++stats_.tx_errors;
         } else {
           stats_.tx_datagrams += s.split ? 1 : s.datagrams;
+          stats_.tx_bytes += static_cast<uint64_t>(cqe->res);
         }
         if (--s.pending == 0) free_slots_.push_back(slot);
         continue;
@@ -354,6 +355,7 @@ class IoUringUdp final : public DatagramIo {
     for (size_t off = 0; off < total; off += segment) {
       visit(RxDatagram{{payload + off, std::min(segment, total - off)}, &remote_, &local_});
       ++stats_.rx_datagrams;
+      stats_.rx_bytes += std::min(segment, total - off);
       ++delivered;
     }
   }

@@ -49,6 +49,7 @@ class MemoryIo final : public DatagramIo {
     for (const auto& d : batch_) {
       visit(RxDatagram{d.bytes, &d.from, &local_});
       ++stats_.rx_datagrams;
+      stats_.rx_bytes += d.bytes.size();
     }
     return batch_.size();
   }
@@ -58,6 +59,7 @@ class MemoryIo final : public DatagramIo {
       for (size_t off = 0; off < b.length; off += b.segment_size) {
         network_->deliver(local_, b.remote, b.data + off, std::min(b.segment_size, b.length - off));
         ++stats_.tx_datagrams;
+        stats_.tx_bytes += std::min(b.segment_size, b.length - off);
       }
     }
     ++stats_.tx_syscalls;

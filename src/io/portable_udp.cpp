@@ -87,6 +87,7 @@ class PortableUdp final : public DatagramIo {
           size_t len = std::min(segment, msgs_[i].msg_len - off);
           visit(RxDatagram{{base + off, len}, &remotes_[i], &local_});
           ++stats_.rx_datagrams;
+          stats_.rx_bytes += len;
           ++delivered;
         }
       }
@@ -135,6 +136,7 @@ class PortableUdp final : public DatagramIo {
       const bool split_burst = !gso_ && bursts[done].segment_size < bursts[done].length;
       if (split_burst) {
         stats_.tx_datagrams += static_cast<size_t>(n);
+        for (int i = 0; i < n; ++i) stats_.tx_bytes += iov_[i].iov_len;
         if (static_cast<size_t>(n) < count) {
           ++stats_.tx_would_block;
           return done;  // a partly sent burst is resent whole: QUIC tolerates duplicates
@@ -145,6 +147,7 @@ class PortableUdp final : public DatagramIo {
       for (int i = 0; i < n; ++i) {
         const TxBurst& b = bursts[done + static_cast<size_t>(i)];
         stats_.tx_datagrams += (b.length + b.segment_size - 1) / b.segment_size;
+        stats_.tx_bytes += b.length;
       }
       done += static_cast<size_t>(n);
       if (static_cast<size_t>(n) < count) {

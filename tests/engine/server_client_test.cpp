@@ -398,3 +398,41 @@ TEST(ServerClient, ResumesWithoutGapsAfterADrop) {
 
 }  // namespace
 }  // namespace qsse
+
+namespace qsse {
+namespace {
+
+TEST(ServerClient, MetricsTextHasTheExpectedSeries) {
+  ServerConfig config = test_server_config();
+  config.metric_namespace = "ride";
+  config.metric_subsystem = "push";
+  auto server = start_server(config);
+  ASSERT_TRUE(server);
+  Recorder rec;
+  ClientHandlers handlers;
+  handlers.on_error = rec.error_handler();
+  handlers.events.emplace_back("*", rec.event_handler());
+  auto client = Client::create(server->address(), {"chat.room", "no.such"},
+                               client_config_for(*server), handlers);
+  ASSERT_TRUE(client.has_value()) << client.error();
+  ASSERT_TRUE(eventually([&] { return rec.has_error(2, "no.such"); }));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(server->publish("chat.room", "x").ok());
+  ASSERT_TRUE(eventually([&] { return rec.event_count() == 3; }));
+  const std::string text = server->metrics_text();
+  for (const char* expected : {
+           "ride_push_events_published_total{topic=\"chat.room\"} 3\n",
+           "ride_push_events_delivered_total{topic=\"chat.room\"} 3\n",
+           "ride_push_events_published_total{topic=\"ride.1.location\"} 0\n",
+           "ride_push_connections 1\n",
+           "ride_push_handshakes_total 1\n",
+           "ride_push_subscribers{topic=\"chat.room\"} 1\n",
+           "ride_push_errors_total{code=\"topic_not_available\"} 1\n",
+           "# TYPE ride_push_events_dropped_total counter\n",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+  EXPECT_EQ(server->stats().events_delivered, 3u);
+}
+
+}  // namespace
+}  // namespace qsse
