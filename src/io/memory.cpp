@@ -28,7 +28,7 @@ class MemoryIo final : public DatagramIo {
  public:
   MemoryIo(std::shared_ptr<MemoryNetwork> network, Address local)
       : network_(std::move(network)), local_(local) {}
-  ~MemoryIo() override { network_->close(local_); }
+  ~MemoryIo() override { network_->close(local_, this); }
 
   const char* name() const override { return "memory"; }
   const Address& local_address() const override { return local_; }
@@ -109,7 +109,8 @@ class MemoryIo final : public DatagramIo {
   IoStats stats_;
 };
 
-Result<std::unique_ptr<DatagramIo>, std::string> MemoryNetwork::open(const Address& address) {
+Result<std::unique_ptr<DatagramIo>, std::string> MemoryNetwork::open(const Address& address,
+                                                                     bool reuse_port) {
   std::lock_guard lock(mutex_);
   Address local = address;
   if (local.port() == 0) {
@@ -117,27 +118,50 @@ Result<std::unique_ptr<DatagramIo>, std::string> MemoryNetwork::open(const Addre
       set_port(local, next_port_++);
     } while (endpoints_.count(key_of(local)) != 0);
   }
-  auto key = key_of(local);
-  if (endpoints_.count(key) != 0) return fail("memory network: " + local.to_string() + " in use");
+  Group& group = endpoints_[key_of(local)];
+  if (!group.members.empty() && !(group.reuse_port && reuse_port)) {
+    return fail("memory network: " + local.to_string() + " in use");
+  }
+  group.reuse_port = reuse_port;
   auto io = std::make_unique<MemoryIo>(shared_from_this(), local);
-  endpoints_[key] = io.get();
+  group.members.push_back(io.get());
   return std::unique_ptr<DatagramIo>(std::move(io));
+}
+
+void MemoryNetwork::set_steering(std::function<size_t(const Address&, size_t)> f) {
+  std::lock_guard lock(mutex_);
+  steering_ = std::move(f);
 }
 
 void MemoryNetwork::deliver(const Address& from, const Address& to, const uint8_t* data,
                             size_t length) {
   std::lock_guard lock(mutex_);
   auto it = endpoints_.find(key_of(to));
-  if (it == endpoints_.end()) {
+  if (it == endpoints_.end() || it->second.members.empty()) {
     ++undeliverable_;
     return;
   }
-  it->second->push(from, data, length);
+  const auto& members = it->second.members;
+  size_t index = 0;
+  if (members.size() > 1) {
+    if (steering_) {
+      index = steering_(from, members.size()) % members.size();
+    } else {
+      const auto key = key_of(from);
+      index = std::hash<std::string_view>()(
+                  std::string_view(reinterpret_cast<const char*>(key.data()), key.size())) %
+              members.size();
+    }
+  }
+  members[index]->push(from, data, length);
 }
 
-void MemoryNetwork::close(const Address& address) {
+void MemoryNetwork::close(const Address& address, MemoryIo* endpoint) {
   std::lock_guard lock(mutex_);
-  endpoints_.erase(key_of(address));
+  auto it = endpoints_.find(key_of(address));
+  if (it == endpoints_.end()) return;
+  std::erase(it->second.members, endpoint);
+  if (it->second.members.empty()) endpoints_.erase(it);
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,18 +31,30 @@ class MemoryNetwork : public std::enable_shared_from_this<MemoryNetwork> {
   static std::shared_ptr<MemoryNetwork> create() {
     return std::shared_ptr<MemoryNetwork>(new MemoryNetwork());
   }
-  // Opens an endpoint at `address` (port 0 picks a free port). Errors: address in use.
-  [[nodiscard]] Result<std::unique_ptr<DatagramIo>, std::string> open(const Address& address);
+  // Opens an endpoint at `address` (port 0 picks a free port). With `reuse_port`, several
+  // endpoints may share an address, like SO_REUSEPORT sockets: each datagram goes to one of
+  // them, chosen by the steering function (default: a hash of the sender's address, as the
+  // kernel does). Errors: address in use.
+  [[nodiscard]] Result<std::unique_ptr<DatagramIo>, std::string> open(const Address& address,
+                                                                      bool reuse_port = false);
+  // Replaces the steering: f(sender, group size) -> index of the receiving endpoint, in the
+  // order they were opened. Lets tests move a client between shards (a NAT rebinding).
+  void set_steering(std::function<size_t(const Address& from, size_t group_size)> f);
   uint64_t undeliverable() const { return undeliverable_.load(); }
 
  private:
   friend class MemoryIo;
   MemoryNetwork() = default;
   void deliver(const Address& from, const Address& to, const uint8_t* data, size_t length);
-  void close(const Address& address);
+  void close(const Address& address, MemoryIo* endpoint);
 
   std::mutex mutex_;
-  std::map<std::vector<uint8_t>, MemoryIo*> endpoints_;  // key: address bytes
+  struct Group {
+    bool reuse_port = false;
+    std::vector<MemoryIo*> members;
+  };
+  std::map<std::vector<uint8_t>, Group> endpoints_;  // key: address bytes
+  std::function<size_t(const Address&, size_t)> steering_;
   uint16_t next_port_ = 40000;
   std::atomic<uint64_t> undeliverable_{0};
 };

@@ -121,6 +121,51 @@ TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) 
   EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
 }
 
+// Shards share one address (SO_REUSEPORT). When a client's datagrams start landing on another
+// shard (its address changed: NAT rebinding), that shard forwards them to the owner of the
+// connection, named by the first byte of the connection ID; the transfer continues.
+TEST(Shard, ForwardsDatagramsThatLandOnTheWrongShard) {
+  Tls tls;
+  const size_t kMiB = 8;
+  SenderApp sender0(kMiB * testing::kChunk), sender1(kMiB * testing::kChunk);
+  ReceiverApp receiver(kMiB * testing::kChunk);
+  auto network = io::MemoryNetwork::create();
+  std::atomic<size_t> steer_to{0};
+  network->set_steering([&](const io::Address&, size_t) { return steer_to.load(); });
+  const io::Address server_address = *io::Address::parse("10.0.0.1:443");
+  auto io0 = network->open(server_address, true);
+  auto io1 = network->open(server_address, true);
+  auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
+  ASSERT_TRUE(io0 && io1 && client_io);
+  ShardGroup servers, clients;
+  auto s0 = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server, &sender0,
+                          std::move(*io0));
+  auto s1 = Shard::create(udp_config(1, "0.0.0.0:0", io::Backend::kPortable), tls.server, &sender1,
+                          std::move(*io1));
+  ASSERT_TRUE(s0 && s1);
+  servers.add(std::move(*s0));
+  servers.add(std::move(*s1));
+  auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
+                              &receiver, std::move(*client_io));
+  ASSERT_TRUE(client.has_value());
+  Shard* client_shard = client->get();
+  clients.add(std::move(*client));
+  servers.start();
+  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
+  clients.start();
+  ASSERT_TRUE(wait_for([&] { return receiver.bytes.load() > 256 * 1024; }, 60));
+  steer_to = 1;  // from now on the kernel would hand this client's datagrams to shard 1
+  EXPECT_TRUE(
+      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 120));
+  clients.stop();
+  servers.stop();
+  EXPECT_EQ(receiver.complete.load(), 1);
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(sender1.handshakes.load(), 0) << "the connection stays on shard 0";
+  EXPECT_GT(servers.shard(1).stats().forwarded_out, 0u);
+  EXPECT_GT(servers.shard(0).stats().forwarded_in, 0u);
+}
+
 TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
   Tls tls;
   const int kConnections = 1000;
