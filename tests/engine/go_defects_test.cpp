@@ -68,6 +68,12 @@ void stalled_subscriber_does_not_slow_others(SlowConsumerPolicy policy) {
   fast_handlers.events.emplace_back("chat.room", fast.event_handler());
   auto quick = make_client(server, fast_handlers);
   ASSERT_TRUE(stalled && quick);
+  // Declared after the clients, so it runs first: a failed assertion must not leave the stalled
+  // client's thread blocked while its destructor waits for it.
+  struct ReleaseOnExit {
+    Gate& gate;
+    ~ReleaseOnExit() { gate.release(); }
+  } release_on_exit{gate};
 
   // Published at a pace the fast subscriber easily follows (about 2 MB/s): only the stalled
   // one falls behind.
