@@ -233,33 +233,28 @@ class Generator {
 };
 
 // The server's figures as Prometheus series, served by the metrics module's HTTP endpoint.
-// The engine keeps its counters in ServerStats and exposes no Registry of its own, so this
-// mirrors them into one, refreshed with every status line (once per second).
+// MetricsHttpServer serves a metrics::Registry, and the server's own Registry is private (the
+// public API offers only its text, Server::metrics_text()). So this mirrors ServerStats into a
+// registry of our own, refreshed with every status line (once per second), under the engine's
+// family names (per-topic families as their totals, without the topic label).
 class MetricsMirror {
  public:
   MetricsMirror()
-      : connections_(registry_.gauge("connections", "Open QUIC connections").get()),
-        handshakes_(
-            registry_.counter("handshakes_total", "QUIC handshakes by outcome", {"result"})),
-        handshakes_ok_(handshakes_.with({"ok"})),
-        handshakes_failed_(handshakes_.with({"failed"})),
+      : connections_(registry_.gauge("connections", "Client connections open now").get()),
+        handshakes_ok_(counter("handshakes_total", "Completed QUIC handshakes")),
+        handshakes_failed_(
+            counter("handshake_failures_total", "Handshakes that failed (TLS, ALPN, timeout)")),
         auth_failures_(
-            registry_.counter("auth_failures_total", "Connections refused by the authenticator")
-                .get()),
-        published_(
-            registry_.counter("events_published_total", "Events published (per topic)").get()),
-        delivered_(registry_.counter("events_delivered_total", "Event copies queued to subscribers")
-                       .get()),
-        dropped_(registry_
-                     .counter("events_dropped_total",
-                              "Event copies not queued because a subscriber was too slow")
-                     .get()),
-        back_pressure_(
-            registry_.counter("back_pressure_total", "publish() calls refused with back-pressure")
-                .get()),
+            counter("auth_failures_total", "Connections closed because authentication failed")),
         protocol_errors_(
-            registry_.counter("protocol_errors_total", "Connections closed for protocol violations")
-                .get()) {}
+            counter("protocol_errors_total", "Connections closed for protocol violations")),
+        back_pressure_(counter("publish_back_pressure_total",
+                               "publish() calls refused because an inbox was full")),
+        published_(counter("events_published_total", "Events published (all topics)")),
+        delivered_(
+            counter("events_delivered_total", "Event copies queued to subscribers (all topics)")),
+        dropped_(counter("events_dropped_total",
+                         "Event copies not sent because a subscriber was too slow (all topics)")) {}
 
   const qsse::metrics::Registry& registry() const { return registry_; }
 
@@ -268,30 +263,32 @@ class MetricsMirror {
     advance(handshakes_ok_, last_.handshakes_ok, now.handshakes_ok);
     advance(handshakes_failed_, last_.handshakes_failed, now.handshakes_failed);
     advance(auth_failures_, last_.auth_failures, now.auth_failures);
+    advance(protocol_errors_, last_.protocol_errors, now.protocol_errors);
+    advance(back_pressure_, last_.back_pressure, now.back_pressure);
     advance(published_, last_.events_published, now.events_published);
     advance(delivered_, last_.events_delivered, now.events_delivered);
     advance(dropped_, last_.events_dropped, now.events_dropped);
-    advance(back_pressure_, last_.back_pressure, now.back_pressure);
-    advance(protocol_errors_, last_.protocol_errors, now.protocol_errors);
     last_ = now;
   }
 
  private:
+  qsse::metrics::Counter& counter(std::string_view name, std::string_view help) {
+    return registry_.counter(name, help).get();
+  }
   static void advance(qsse::metrics::Counter& counter, uint64_t before, uint64_t now) {
     if (now > before) counter.add(now - before);
   }
 
   qsse::metrics::Registry registry_;
   qsse::metrics::Gauge& connections_;
-  qsse::metrics::CounterFamily& handshakes_;
   qsse::metrics::Counter& handshakes_ok_;
   qsse::metrics::Counter& handshakes_failed_;
   qsse::metrics::Counter& auth_failures_;
+  qsse::metrics::Counter& protocol_errors_;
+  qsse::metrics::Counter& back_pressure_;
   qsse::metrics::Counter& published_;
   qsse::metrics::Counter& delivered_;
   qsse::metrics::Counter& dropped_;
-  qsse::metrics::Counter& back_pressure_;
-  qsse::metrics::Counter& protocol_errors_;
   qsse::ServerStats last_;
 };
 
