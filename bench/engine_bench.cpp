@@ -21,20 +21,6 @@ using engine::ShardGroup;
 using engine::testing::ReceiverApp;
 using engine::testing::SenderApp;
 
-struct Tls {
-  std::shared_ptr<quic::TlsContext> server, client;
-  Tls() {
-    auto cert = quic::generate_self_signed("localhost");
-    quic::ServerTlsOptions so;
-    so.certificate_pem = cert->certificate_pem;
-    so.private_key_pem = cert->private_key_pem;
-    server = *quic::TlsContext::server(so);
-    quic::ClientTlsOptions co;
-    co.ca_pem = cert->certificate_pem;
-    client = *quic::TlsContext::client(co);
-  }
-};
-
 ShardConfig config_for(const benchmark::State& state) {
   ShardConfig config;
   config.udp.bind = *io::Address::parse("127.0.0.1:0");
@@ -46,8 +32,8 @@ ShardConfig config_for(const benchmark::State& state) {
 
 // Runs one server shard on its own thread and `connections` client connections driven by this
 // thread until each received `bytes`. Returns datagrams received by the clients.
-uint64_t run_transfer(benchmark::State& state, const Tls& tls, int connections, size_t bytes,
-                      int client_sockets) {
+uint64_t run_transfer(benchmark::State& state, const engine::testing::TestTls& tls, int connections,
+                      size_t bytes, int client_sockets) {
   SenderApp sender(bytes);
   ReceiverApp receiver(bytes);
   ShardConfig config = config_for(state);
@@ -79,14 +65,14 @@ uint64_t run_transfer(benchmark::State& state, const Tls& tls, int connections, 
 }
 
 void BM_OneConnection(benchmark::State& state) {
-  Tls tls;
+  engine::testing::TestTls tls;
   const size_t kBytes = 64u << 20;
   for (auto _ : state) run_transfer(state, tls, 1, kBytes, 1);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBytes));
 }
 
 void BM_ManyConnections(benchmark::State& state) {
-  Tls tls;
+  engine::testing::TestTls tls;
   const int kConnections = 500;
   const size_t kBytes = 128u << 10;
   uint64_t datagrams = 0;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/paths.hpp"
 #include "io/datagram_io.hpp"
 #include "quic/connection.hpp"
 #include "quic/endpoint.hpp"
@@ -32,21 +33,8 @@ uint8_t pattern(size_t offset) {
   return static_cast<uint8_t>((i * 131) ^ (i >> 9));
 }
 
-quic::PathAddresses path_of(const io::Address& local, const io::Address& remote) {
-  quic::PathAddresses p;
-  p.local = local.storage;
-  p.local_len = local.length;
-  p.remote = remote.storage;
-  p.remote_len = remote.length;
-  return p;
-}
-
-io::Address remote_of(const quic::PathAddresses& p) {
-  io::Address a;
-  a.storage = p.remote;
-  a.length = p.remote_len;
-  return a;
-}
+using engine::path_of;
+using engine::remote_of;
 
 // Writes everything a connection has to send right now.
 void flush(io::DatagramIo& io, Connection& conn, std::vector<uint8_t>& buffer) {

@@ -1,5 +1,7 @@
 #include "engine/shard.hpp"
 
+#include "engine/paths.hpp"
+
 #include <ngtcp2/ngtcp2.h>
 
 #include <algorithm>
@@ -9,22 +11,6 @@ namespace {
 
 constexpr size_t kTxBufferSize = 2 << 20;
 constexpr size_t kMaxBurstBytes = quic::kMaxBurstPackets * 1500;
-
-quic::PathAddresses path_of(const io::Address& local, const io::Address& remote) {
-  quic::PathAddresses p;
-  p.local = local.storage;
-  p.local_len = local.length;
-  p.remote = remote.storage;
-  p.remote_len = remote.length;
-  return p;
-}
-
-io::Address remote_of(const quic::PathAddresses& p) {
-  io::Address a;
-  a.storage = p.remote;
-  a.length = p.remote_len;
-  return a;
-}
 
 }  // namespace
 

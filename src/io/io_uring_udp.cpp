@@ -23,13 +23,6 @@
 #include "io/datagram_io.hpp"
 #include "io/udp_socket.hpp"
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 namespace qsse::io {
 
 bool io_uring_available();
@@ -114,14 +107,7 @@ class IoUringUdp final : public DatagramIo {
       if (burst.segment_size < burst.length) {
         s.datagrams = (burst.length + burst.segment_size - 1) / burst.segment_size;
         if (gso_) {
-          s.msg.msg_control = s.control;
-          s.msg.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-          cmsghdr* c = CMSG_FIRSTHDR(&s.msg);
-          c->cmsg_level = SOL_UDP;
-          c->cmsg_type = UDP_SEGMENT;
-          c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-          const auto segment = static_cast<uint16_t>(burst.segment_size);
-          std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+          attach_segment_size(s.msg, s.control, burst.segment_size);
         } else {
           // No GSO: one sendmsg per datagram, all from the same slot.
           submit_split(slot, burst.segment_size);
@@ -172,7 +158,7 @@ class IoUringUdp final : public DatagramIo {
     Address remote;
     iovec iov{};
     msghdr msg{};
-    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint16_t))]{};
+    alignas(cmsghdr) uint8_t control[kSegmentControlSize]{};
     uint32_t pending = 0;  // sendmsg operations still in flight for this slot
     size_t datagrams = 0;
     bool split = false;  // sent one datagram per sendmsg
@@ -342,11 +328,7 @@ class IoUringUdp final : public DatagramIo {
     size_t segment = 0;
     for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &recv_template_); c != nullptr;
          c = io_uring_recvmsg_cmsg_nexthdr(out, &recv_template_, c)) {
-      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-        int gro_size;
-        std::memcpy(&gro_size, CMSG_DATA(c), sizeof(gro_size));
-        segment = static_cast<size_t>(gro_size);
-      }
+      if (size_t gro = gro_segment_size(c)) segment = gro;
     }
     const auto* payload =
         static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &recv_template_));
@@ -397,14 +379,9 @@ bool io_uring_available() {
 
 Result<std::unique_ptr<DatagramIo>, std::string> open_io_uring_udp(const UdpOptions& options) {
   if (!io_uring_available()) return fail(std::string("io_uring is not available on this system"));
-  auto socket = open_udp_socket(options);
-  if (!socket) return fail(socket.error());
-  auto wake = open_eventfd();
-  if (!wake) {
-    close(socket->fd);
-    return fail(wake.error());
-  }
-  return std::unique_ptr<DatagramIo>(new IoUringUdp(*socket, *wake));
+  auto opened = open_socket_and_wake(options);
+  if (!opened) return fail(opened.error());
+  return std::unique_ptr<DatagramIo>(new IoUringUdp(opened->socket, opened->wake_fd));
 }
 
 }  // namespace qsse::io

@@ -14,13 +14,6 @@
 #include "io/datagram_io.hpp"
 #include "io/udp_socket.hpp"
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 namespace qsse::io {
 namespace {
 
@@ -76,11 +69,7 @@ class PortableUdp final : public DatagramIo {
         size_t segment = msgs_[i].msg_len;
         for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
              c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-            int gro_size;
-            std::memcpy(&gro_size, CMSG_DATA(c), sizeof(gro_size));
-            if (gro_size > 0) segment = static_cast<size_t>(gro_size);
-          }
+          if (size_t gro = gro_segment_size(c)) segment = gro;
         }
         const uint8_t* base = buffers_.get() + static_cast<size_t>(i) * buffer_size_;
         for (size_t off = 0; off < msgs_[i].msg_len; off += segment) {
@@ -189,16 +178,7 @@ class PortableUdp final : public DatagramIo {
     h.msg_namelen = b.remote.length;
     h.msg_iov = &iov_[slot];
     h.msg_iovlen = 1;
-    if (segment) {
-      h.msg_control = control_[slot];
-      h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-      cmsghdr* c = CMSG_FIRSTHDR(&h);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      const auto size = static_cast<uint16_t>(b.segment_size);
-      std::memcpy(CMSG_DATA(c), &size, sizeof(size));
-    }
+    if (segment) attach_segment_size(h, control_[slot], b.segment_size);
   }
 
   int fd_;
@@ -218,14 +198,9 @@ class PortableUdp final : public DatagramIo {
 }  // namespace
 
 Result<std::unique_ptr<DatagramIo>, std::string> open_portable_udp(const UdpOptions& options) {
-  auto socket = open_udp_socket(options);
-  if (!socket) return fail(socket.error());
-  auto wake = open_eventfd();
-  if (!wake) {
-    close(socket->fd);
-    return fail(wake.error());
-  }
-  return std::unique_ptr<DatagramIo>(new PortableUdp(*socket, *wake));
+  auto opened = open_socket_and_wake(options);
+  if (!opened) return fail(opened.error());
+  return std::unique_ptr<DatagramIo>(new PortableUdp(opened->socket, opened->wake_fd));
 }
 
 }  // namespace qsse::io

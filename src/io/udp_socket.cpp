@@ -7,13 +7,6 @@
 
 #include <cstring>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 namespace qsse::io {
 namespace {
 
@@ -66,6 +59,17 @@ Result<int, std::string> open_eventfd() {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) return fail(errno_text("eventfd"));
   return fd;
+}
+
+Result<SocketAndWake, std::string> open_socket_and_wake(const UdpOptions& options) {
+  auto socket = open_udp_socket(options);
+  if (!socket) return fail(socket.error());
+  auto wake = open_eventfd();
+  if (!wake) {
+    close(socket->fd);
+    return fail(wake.error());
+  }
+  return SocketAndWake{*socket, *wake};
 }
 
 }  // namespace qsse::io

@@ -489,22 +489,13 @@ void Connection::erase_stream(int64_t stream_id) {
   }
 }
 
-Result<int64_t, Connection::StreamError> Connection::open_uni_stream() {
-  if (state_ != State::kEstablished && state_ != State::kHandshaking)
+Result<int64_t, Connection::StreamError> Connection::open_stream(bool bidirectional) {
+  if (state_ != State::kEstablished && state_ != State::kHandshaking) {
     return fail(StreamError::kClosed);
+  }
   int64_t id;
-  int rc = ngtcp2_conn_open_uni_stream(conn_, &id, nullptr);
-  if (rc == NGTCP2_ERR_STREAM_ID_BLOCKED) return fail(StreamError::kStreamLimit);
-  if (rc != 0) return fail(StreamError::kClosed);
-  streams_.emplace_back().id = id;
-  return id;
-}
-
-Result<int64_t, Connection::StreamError> Connection::open_bidi_stream() {
-  if (state_ != State::kEstablished && state_ != State::kHandshaking)
-    return fail(StreamError::kClosed);
-  int64_t id;
-  int rc = ngtcp2_conn_open_bidi_stream(conn_, &id, nullptr);
+  int rc = bidirectional ? ngtcp2_conn_open_bidi_stream(conn_, &id, nullptr)
+                         : ngtcp2_conn_open_uni_stream(conn_, &id, nullptr);
   if (rc == NGTCP2_ERR_STREAM_ID_BLOCKED) return fail(StreamError::kStreamLimit);
   if (rc != 0) return fail(StreamError::kClosed);
   streams_.emplace_back().id = id;

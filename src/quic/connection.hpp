@@ -191,8 +191,8 @@ class Connection {
   // Opens a stream we initiate. Errors: kStreamLimit (peer's limit reached; wait for
   // on_streams_available), kClosed.
   enum class StreamError : uint8_t { kStreamLimit, kClosed, kUnknownStream, kFinished };
-  [[nodiscard]] Result<int64_t, StreamError> open_uni_stream();
-  [[nodiscard]] Result<int64_t, StreamError> open_bidi_stream();
+  [[nodiscard]] Result<int64_t, StreamError> open_uni_stream() { return open_stream(false); }
+  [[nodiscard]] Result<int64_t, StreamError> open_bidi_stream() { return open_stream(true); }
 
   // Queues `length` bytes of `buffer` from `offset` on a stream, without copying. The reference
   // is held until the peer acknowledges the bytes. Errors: kUnknownStream, kFinished (after
@@ -255,6 +255,7 @@ class Connection {
   };
 
   Connection(std::shared_ptr<const TlsContext> tls, const Config& config, bool is_server);
+  Result<int64_t, StreamError> open_stream(bool bidirectional);
   Result<void, std::string> init_tls();
   void fill_callbacks(ngtcp2_callbacks& callbacks) const;
   void fill_settings(ngtcp2_settings& settings, Timestamp now) const;

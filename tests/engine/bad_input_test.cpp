@@ -76,14 +76,9 @@ std::vector<uint8_t> client_initial(std::shared_ptr<quic::TlsContext> tls, const
 }
 
 TEST(ShardBadInput, KeepsServingThroughGarbageFloodsAndVanishingClients) {
-  auto cert = quic::generate_self_signed("localhost");
-  quic::ServerTlsOptions so;
-  so.certificate_pem = cert->certificate_pem;
-  so.private_key_pem = cert->private_key_pem;
-  auto server_tls = *quic::TlsContext::server(so);
-  quic::ClientTlsOptions co;
-  co.ca_pem = cert->certificate_pem;
-  auto client_tls = *quic::TlsContext::client(co);
+  testing::TestTls tls;
+  auto server_tls = tls.server;
+  auto client_tls = tls.client;
 
   const size_t kBytes = 8 * testing::kChunk;
   SenderApp sender(kBytes);

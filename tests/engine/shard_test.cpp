@@ -14,21 +14,6 @@ namespace {
 using testing::ReceiverApp;
 using testing::SenderApp;
 
-struct Tls {
-  std::shared_ptr<quic::TlsContext> server;
-  std::shared_ptr<quic::TlsContext> client;
-  Tls() {
-    auto cert = quic::generate_self_signed("localhost");
-    quic::ServerTlsOptions so;
-    so.certificate_pem = cert->certificate_pem;
-    so.private_key_pem = cert->private_key_pem;
-    server = *quic::TlsContext::server(so);
-    quic::ClientTlsOptions co;
-    co.ca_pem = cert->certificate_pem;
-    client = *quic::TlsContext::client(co);
-  }
-};
-
 // Waits (polling with a deadline, not sleeping blindly) until `done` or `seconds` passed.
 template <class F>
 bool wait_for(F&& done, int seconds) {
@@ -50,7 +35,7 @@ ShardConfig udp_config(uint8_t id, const char* bind, io::Backend backend, bool r
 }
 
 void transfer_over_loopback(io::Backend backend, size_t mib) {
-  Tls tls;
+  testing::TestTls tls;
   SenderApp sender(mib * testing::kChunk);
   ReceiverApp receiver(mib * testing::kChunk);
   ShardGroup servers, clients;
@@ -82,7 +67,7 @@ TEST(Shard, Transfers100MiBOverLoopbackWithPortableBackend) {
 }
 
 TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) {
-  Tls tls;
+  testing::TestTls tls;
   const size_t kMiB = 16;
   SenderApp sender(kMiB * testing::kChunk);
   ReceiverApp receiver(kMiB * testing::kChunk);
@@ -125,7 +110,7 @@ TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) 
 // shard (its address changed: NAT rebinding), that shard forwards them to the owner of the
 // connection, named by the first byte of the connection ID; the transfer continues.
 TEST(Shard, ForwardsDatagramsThatLandOnTheWrongShard) {
-  Tls tls;
+  testing::TestTls tls;
   const size_t kMiB = 8;
   SenderApp sender0(kMiB * testing::kChunk), sender1(kMiB * testing::kChunk);
   ReceiverApp receiver(kMiB * testing::kChunk);
@@ -167,7 +152,7 @@ TEST(Shard, ForwardsDatagramsThatLandOnTheWrongShard) {
 }
 
 TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
-  Tls tls;
+  testing::TestTls tls;
   const int kConnections = 1000;
   const int kClientSockets = 50;  // SO_REUSEPORT hashes by address: many client ports
   const size_t kBytes = 16 * 1024;

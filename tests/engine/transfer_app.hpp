@@ -12,6 +12,22 @@ namespace qsse::engine::testing {
 
 inline constexpr size_t kChunk = 1 << 20;
 
+// A server TLS context with a fresh self-signed certificate and a client that trusts exactly it.
+struct TestTls {
+  std::shared_ptr<quic::TlsContext> server;
+  std::shared_ptr<quic::TlsContext> client;
+  TestTls() {
+    auto cert = quic::generate_self_signed("localhost");
+    quic::ServerTlsOptions so;
+    so.certificate_pem = cert->certificate_pem;
+    so.private_key_pem = cert->private_key_pem;
+    server = *quic::TlsContext::server(so);
+    quic::ClientTlsOptions co;
+    co.ca_pem = cert->certificate_pem;
+    client = *quic::TlsContext::client(co);
+  }
+};
+
 inline uint8_t pattern(size_t offset) {
   const size_t i = offset % kChunk;
   return static_cast<uint8_t>((i * 131) ^ (i >> 9));
