@@ -371,6 +371,40 @@ TEST_F(CliTest, GeneratedEventsReachAWildcardSubscriberAsJsonLines) {
   stop_server(*server);
 }
 
+// With a one-event inbox the generator meets back-pressure constantly: it must retry (and the
+// server count it), never skip an event. One topic, so its sequence numbers are consecutive.
+TEST_F(CliTest, GeneratorRetriesUnderBackPressureAndSkipsNothing) {
+  std::string address;
+  auto server =
+      start_server({"--topic", "bp.topic", "--generate", "200000", "--inbox-capacity", "1"},
+                   path("cert.pem"), &address);
+  ASSERT_FALSE(address.empty());
+  auto sub = start_sub({"--connect", address, "--topic", "bp.topic", "--ca", path("cert.pem"),
+                        "--count", "3000", "--format", "jsonl", "--timeout", "60"});
+  ASSERT_EQ(run_sub(*sub, 90s), 0) << sub->err();
+  const std::vector<JsonEvent> events = parse_jsonl(sub->out());
+  ASSERT_EQ(events.size(), 3000u);
+  simdjson::dom::parser parser;
+  int64_t previous = -1;
+  for (const JsonEvent& event : events) {
+    ASSERT_TRUE(event.data);
+    int64_t seq = 0;
+    simdjson::dom::object payload;
+    ASSERT_EQ(parser.parse(*event.data).get(payload), simdjson::SUCCESS);
+    ASSERT_EQ(payload["seq"].get(seq), simdjson::SUCCESS);
+    if (previous >= 0) {
+      ASSERT_EQ(seq, previous + 1) << "an event was skipped";
+    }
+    previous = seq;
+  }
+  stop_server(*server);
+  const auto summary = server->wait_stderr("shut down after", 1s);
+  ASSERT_TRUE(summary) << server->err();
+  const size_t at = summary->find(" back_pressure=");
+  ASSERT_NE(at, std::string::npos) << *summary;
+  EXPECT_GT(std::stoll(summary->substr(at + 15)), 0) << *summary;
+}
+
 TEST_F(CliTest, StdinLinesArePublishedAndBadLinesReportedByNumber) {
   std::string address;
   auto server = start_server({"--topic", "chat.room", "--topic", "chat.bin", "--stdin"},

@@ -48,6 +48,7 @@ struct Options {
   bool from_stdin = false;
   double generate_rate = 0;
   size_t shards = 0;
+  size_t inbox_capacity = 0;  // 0: the library's default
 };
 
 // Compares without an early exit, so the time taken does not tell how much of a token matched.
@@ -350,6 +351,7 @@ int run(const Options& options) {
 
   qsse::ServerConfig config;
   config.shards = options.shards;
+  if (options.inbox_capacity != 0) config.inbox_capacity = options.inbox_capacity;
   config.tls.certificate_file = options.cert_file;
   config.tls.private_key_file = options.key_file;
   auto created = qsse::Server::create(options.listen, options.topics, config);
@@ -459,6 +461,10 @@ int main(int argc, char** argv) {
   app.add_option("--shards", options.shards, "Shard threads (default: one per core)")
       ->type_name("N")
       ->check(CLI::Range(1, 255));
+  app.add_option("--inbox-capacity", options.inbox_capacity,
+                 "Events queued per shard before publishing meets back-pressure (default 65536)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
   app.footer(
       "Prints 'listening on ADDR' when ready and a status line per second on stderr; SIGINT or "
       "SIGTERM shuts down gracefully. Exit status: 0 after shutdown, 1 if it cannot start.");
