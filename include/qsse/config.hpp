@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <string>
 
+#include <qsse/auth.hpp>
+
 namespace qsse {
 
 enum class IoBackend : uint8_t {
@@ -71,6 +73,10 @@ struct ServerConfig {
   size_t slow_consumer_bytes = 8u << 20;  // per connection, queued + unacknowledged
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::kDropWithGap;
   bool accept_legacy = true;  // also speak the Go library's format (PROTOCOL_QUIC)
+  // Hooks in force from the first connection on (auth.hpp); either may also be set later with
+  // Server::set_authenticator*/set_authorizer*. Unset: accept everything.
+  AuthenticatorFunc authenticator;
+  AuthorizerFunc authorizer;
 };
 
 struct ReconnectPolicy {

@@ -30,6 +30,7 @@
 
 #include <qsse/auth.hpp>
 #include <qsse/config.hpp>
+#include <qsse/metrics.hpp>
 #include <qsse/result.hpp>
 
 namespace qsse {
@@ -99,6 +100,9 @@ class Server {
 
   // Prometheus text exposition of the server's metrics. Thread-safe.
   std::string metrics_text() const;
+  // The registry behind it, e.g. to serve with metrics::MetricsHttpServer or to add the
+  // application's own metrics next to the server's. Lives as long as the server.
+  metrics::Registry& metrics_registry() const;
   ServerStats stats() const;
 
   // The bound address ("127.0.0.1:4242"; useful with port 0) and the certificate clients

@@ -77,6 +77,28 @@ std::string check_config(const ServerConfig& config) {
   return {};
 }
 
+std::shared_ptr<Authenticator> wrap(AuthenticatorFunc f) {
+  struct FromFunc final : Authenticator {
+    AuthenticatorFunc f;
+    bool authenticate(std::string_view token) override { return f(token); }
+  };
+  auto a = std::make_shared<FromFunc>();
+  a->f = std::move(f);
+  return a;
+}
+
+std::shared_ptr<Authorizer> wrap(AuthorizerFunc f) {
+  struct FromFunc final : Authorizer {
+    AuthorizerFunc f;
+    bool authorize(std::string_view token, std::string_view topic) override {
+      return f(token, topic);
+    }
+  };
+  auto a = std::make_shared<FromFunc>();
+  a->f = std::move(f);
+  return a;
+}
+
 uint64_t random_epoch() {
   uint64_t epoch = 0;
   while (epoch == 0) {
@@ -145,6 +167,10 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
     return fail(std::string("qsse server: no randomness for the static secret"));
   }
 
+  // Hooks from the config are in force before the first packet is read.
+  if (config.authenticator) impl->shared.set_authenticator(wrap(config.authenticator));
+  if (config.authorizer) impl->shared.set_authorizer(wrap(config.authorizer));
+
   io::Address bound = *bind;
   for (size_t i = 0; i < shards; ++i) {
     engine::ShardConfig shard_config;
@@ -163,10 +189,11 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
   }
   impl->address = bound;
   impl->group.start();
-  std::fprintf(stderr,
-               "qsse: server on %s, %zu shard(s), I/O %s; no authenticator set: every token is "
-               "accepted until set_authenticator is called\n",
-               bound.to_string().c_str(), shards, impl->group.shard(0).io().name());
+  std::fprintf(stderr, "qsse: server on %s, %zu shard(s), I/O %s%s\n", bound.to_string().c_str(),
+               shards, impl->group.shard(0).io().name(),
+               config.authenticator ? ""
+                                    : "; no authenticator set: every token is accepted until "
+                                      "set_authenticator is called");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -179,13 +206,7 @@ void Server::set_authenticator(std::shared_ptr<Authenticator> authenticator) {
 }
 
 void Server::set_authenticator_func(AuthenticatorFunc authenticate) {
-  struct FromFunc final : Authenticator {
-    AuthenticatorFunc f;
-    bool authenticate(std::string_view token) override { return f(token); }
-  };
-  auto a = std::make_shared<FromFunc>();
-  a->f = std::move(authenticate);
-  set_authenticator(a);
+  set_authenticator(wrap(std::move(authenticate)));
 }
 
 void Server::set_authorizer(std::shared_ptr<Authorizer> authorizer) {
@@ -193,15 +214,7 @@ void Server::set_authorizer(std::shared_ptr<Authorizer> authorizer) {
 }
 
 void Server::set_authorizer_func(AuthorizerFunc authorize) {
-  struct FromFunc final : Authorizer {
-    AuthorizerFunc f;
-    bool authorize(std::string_view token, std::string_view topic) override {
-      return f(token, topic);
-    }
-  };
-  auto a = std::make_shared<FromFunc>();
-  a->f = std::move(authorize);
-  set_authorizer(a);
+  set_authorizer(wrap(std::move(authorize)));
 }
 
 ServerStats Server::stats() const {
@@ -224,6 +237,8 @@ ServerStats Server::stats() const {
 std::string Server::metrics_text() const {
   return impl_->shared.metrics->registry.prometheus_text();
 }
+
+metrics::Registry& Server::metrics_registry() const { return impl_->shared.metrics->registry; }
 
 std::string Server::address() const {
   return impl_->address.to_string();

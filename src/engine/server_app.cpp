@@ -580,6 +580,8 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
     sent = send_event_frame(s, event.topic, event.frame, event.frame_size);
   }
   if (!sent) {
+    // A connection that is going away is not a slow consumer: nothing to count or report.
+    if (s.conn->state() != quic::Connection::State::kEstablished) return;
     s.record_gap(event.topic, event.id);
     shared_.metrics->dropped[event.topic]->inc(cell_);
     return;

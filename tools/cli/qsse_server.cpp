@@ -233,66 +233,6 @@ class Generator {
   std::thread thread_;
 };
 
-// The server's figures as Prometheus series, served by the metrics module's HTTP endpoint.
-// MetricsHttpServer serves a metrics::Registry, and the server's own Registry is private (the
-// public API offers only its text, Server::metrics_text()). So this mirrors ServerStats into a
-// registry of our own, refreshed with every status line (once per second), under the engine's
-// family names (per-topic families as their totals, without the topic label).
-class MetricsMirror {
- public:
-  MetricsMirror()
-      : connections_(registry_.gauge("connections", "Client connections open now").get()),
-        handshakes_ok_(counter("handshakes_total", "Completed QUIC handshakes")),
-        handshakes_failed_(
-            counter("handshake_failures_total", "Handshakes that failed (TLS, ALPN, timeout)")),
-        auth_failures_(
-            counter("auth_failures_total", "Connections closed because authentication failed")),
-        protocol_errors_(
-            counter("protocol_errors_total", "Connections closed for protocol violations")),
-        back_pressure_(counter("publish_back_pressure_total",
-                               "publish() calls refused because an inbox was full")),
-        published_(counter("events_published_total", "Events published (all topics)")),
-        delivered_(
-            counter("events_delivered_total", "Event copies queued to subscribers (all topics)")),
-        dropped_(counter("events_dropped_total",
-                         "Event copies not sent because a subscriber was too slow (all topics)")) {}
-
-  const qsse::metrics::Registry& registry() const { return registry_; }
-
-  void update(const qsse::ServerStats& now) {
-    connections_.set(static_cast<double>(now.connections));
-    advance(handshakes_ok_, last_.handshakes_ok, now.handshakes_ok);
-    advance(handshakes_failed_, last_.handshakes_failed, now.handshakes_failed);
-    advance(auth_failures_, last_.auth_failures, now.auth_failures);
-    advance(protocol_errors_, last_.protocol_errors, now.protocol_errors);
-    advance(back_pressure_, last_.back_pressure, now.back_pressure);
-    advance(published_, last_.events_published, now.events_published);
-    advance(delivered_, last_.events_delivered, now.events_delivered);
-    advance(dropped_, last_.events_dropped, now.events_dropped);
-    last_ = now;
-  }
-
- private:
-  qsse::metrics::Counter& counter(std::string_view name, std::string_view help) {
-    return registry_.counter(name, help).get();
-  }
-  static void advance(qsse::metrics::Counter& counter, uint64_t before, uint64_t now) {
-    if (now > before) counter.add(now - before);
-  }
-
-  qsse::metrics::Registry registry_;
-  qsse::metrics::Gauge& connections_;
-  qsse::metrics::Counter& handshakes_ok_;
-  qsse::metrics::Counter& handshakes_failed_;
-  qsse::metrics::Counter& auth_failures_;
-  qsse::metrics::Counter& protocol_errors_;
-  qsse::metrics::Counter& back_pressure_;
-  qsse::metrics::Counter& published_;
-  qsse::metrics::Counter& delivered_;
-  qsse::metrics::Counter& dropped_;
-  qsse::ServerStats last_;
-};
-
 // One status line per interval: rates over the interval, totals since the start.
 class StatusPrinter {
  public:
@@ -354,17 +294,17 @@ int run(const Options& options) {
   if (options.inbox_capacity != 0) config.inbox_capacity = options.inbox_capacity;
   config.tls.certificate_file = options.cert_file;
   config.tls.private_key_file = options.key_file;
+  if (!options.token.empty()) {  // in force from the first connection on
+    config.authenticator = [token = options.token](std::string_view presented) {
+      return same_token(presented, token);
+    };
+  }
   auto created = qsse::Server::create(options.listen, options.topics, config);
   if (!created) {
     std::fprintf(stderr, "qsse-server: %s\n", created.error().c_str());
     return 1;
   }
   std::unique_ptr<qsse::Server> server = std::move(*created);
-  if (!options.token.empty()) {
-    server->set_authenticator_func([token = options.token](std::string_view presented) {
-      return same_token(presented, token);
-    });
-  }
 
   if (!options.write_cert.empty()) {
     if (std::string error =
@@ -375,10 +315,10 @@ int run(const Options& options) {
     }
   }
 
-  MetricsMirror mirror;
   std::optional<qsse::metrics::MetricsHttpServer> metrics_http;
   if (!options.metrics.empty()) {
-    auto started = qsse::metrics::MetricsHttpServer::start(mirror.registry(), options.metrics);
+    auto started =
+        qsse::metrics::MetricsHttpServer::start(server->metrics_registry(), options.metrics);
     if (!started) {
       std::fprintf(stderr, "qsse-server: --metrics: %s\n", started.error().message.c_str());
       return 1;
@@ -406,7 +346,6 @@ int run(const Options& options) {
       break;
     }
     const qsse::ServerStats stats = server->stats();
-    mirror.update(stats);
     status.print(stats);
     next_status += kStatusInterval;
     if (next_status < Clock::now()) next_status = Clock::now() + kStatusInterval;
@@ -417,7 +356,6 @@ int run(const Options& options) {
   stdin_publisher.reset();
   server->shutdown(kShutdownDrain);
   const qsse::ServerStats stats = server->stats();
-  mirror.update(stats);
   if (metrics_http) metrics_http->stop();
   status.summary(stats);
   return 0;
