@@ -78,7 +78,6 @@ struct Client::Impl final : engine::ShardApp {
   std::map<std::string, uint64_t, std::less<>> last_ids;
   int attempts = 0;  // failed attempts in the current outage
   uint64_t reconnect_at = UINT64_MAX;
-  uint64_t connect_deadline = UINT64_MAX;
   std::mt19937_64 rng{std::random_device{}()};
 
   // ---- helpers ----
@@ -139,7 +138,6 @@ struct Client::Impl final : engine::ShardApp {
       return;
     }
     conn = *c;
-    connect_deadline = now + transport.handshake_timeout;
   }
 
   void on_attempt_failed(uint64_t now, const std::string& why) {
@@ -167,7 +165,6 @@ struct Client::Impl final : engine::ShardApp {
   // ---- ShardApp ----
   void on_handshake_completed(quic::Connection& c) override {
     if (&c != conn) return;
-    connect_deadline = UINT64_MAX;
     lane_readers.clear();
     control_reader = wire::FrameReader(config.max_frame_size);
     line_reader = wire::LineReader();
