@@ -294,6 +294,7 @@ RunResult Run::run() {
   r.lost = receivers_.lost() + receivers_.server_gaps();
   r.undelivered = publishing ? receivers_.missing_tail(per_key) : 0;
   r.reordered = receivers_.reordered();
+  r.untimed = receivers_.untimed();
   r.errors = receivers_.errors() + target_.extra_errors();
   for (const auto& p : publishers_) {
     r.publish_retries += p->retries.get();

@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "io_uring", "portable"}))
       ->capture_default_str();
   app.add_option("--connect", s.connect,
-                 "subscribe to a running qsse server (host:port) instead; nothing is published "
-                 "(the server's events must carry the payload layout below for latency)");
+                 "subscribe to a running qsse server (host:port) instead; nothing is published. "
+                 "The server must declare bench.0..bench.<N-1>; loss/reordering are checked from "
+                 "the first id each subscriber sees; latency needs the payload layout below");
   app.add_option("--ca", s.ca_file, "--connect: CA certificate (PEM) to verify the server");
   app.add_flag("--insecure", s.insecure, "--connect: do not verify the server's certificate");
   app.add_option("--server-pid", s.server_pid, "--connect: read CPU and RSS of this process");

@@ -84,6 +84,7 @@ struct RunResult {
 
   // Latency over the window's deliveries, ns.
   uint64_t latency_count = 0;
+  uint64_t untimed = 0;  // events whose payload carried no plausible send time (whole run)
   uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
 
   // Integrity over the whole run (warm-up, window and drain), per subscriber per topic.
