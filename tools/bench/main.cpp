@@ -61,8 +61,10 @@ The NATS comparison (--compare nats)
   Each publish raises any subscriber's backlog by at most one, so no subscriber is ever more
   than the window (default 65,536) behind. The window applies to fixed rates too. Any NATS drops
   still show as sequence gaps (lost) and as the subscriptions' dropped count.
-  --qsse-window holds qsse's publishers to the same window (default: qsse only honours its own
-  back-pressure, PublishStatus::kBackPressure, by yielding and retrying).
+  --qsse-window holds qsse's publishers to the same window and raises the in-process server's
+  slow_consumer_bytes to 256 MiB (NATS's max_pending here), so that both systems run under the
+  same flow control. Default: qsse only honours its own back-pressure
+  (PublishStatus::kBackPressure) by yielding and retrying, with the engine's default config.
 
 Examples
   qsse-bench --subscribers 100 --payload 64 --rate max --duration 10 --compare nats
@@ -130,7 +132,12 @@ int main(int argc, char** argv) {
   app.add_option("--window", s.window,
                  "max events a publisher may be ahead of the slowest subscriber (NATS; 0: off)")
       ->capture_default_str();
-  app.add_flag("--qsse-window", s.qsse_window, "apply --window to qsse's publishers too");
+  app.add_flag("--qsse-window", s.qsse_window,
+               "apply --window to qsse's publishers too (and give the server NATS's 256 MiB "
+               "per-subscriber allowance, unless --slow-consumer-bytes)");
+  app.add_option("--slow-consumer-bytes", s.slow_consumer_bytes,
+                 "in-process qsse server: queued + unacknowledged bytes per subscriber before "
+                 "it drops (GAP); default: the engine's, or 256 MiB with --qsse-window");
   app.add_option("--shards", s.shards, "in-process qsse server shards")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
