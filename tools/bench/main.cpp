@@ -58,9 +58,10 @@ The NATS comparison (--compare nats)
   (window - L) / P, where L is the largest number of published-but-not-received messages of any
   subscriber (published counts per topic and received counts per subscriber are atomics in this
   process); when there is no credit it waits (20 us, doubling up to 1 ms) and looks again
-  (counted as window waits). Each publish raises any subscriber's backlog by at most one, so no subscriber is ever more
-  than the window (default 65,536) behind. The window applies to fixed rates too. Any NATS drops
-  still show as sequence gaps (lost) and as the subscriptions' dropped count.
+  (counted as window waits). Each publish raises any subscriber's backlog by at most one, so no
+  subscriber is ever more than the window (default 65,536) behind. The window applies to fixed
+  rates too. Any NATS drops still show as sequence gaps (lost) and as the subscriptions' dropped
+  count.
   --qsse-window holds qsse's publishers to the same window and raises the in-process server's
   slow_consumer_bytes to 256 MiB (NATS's max_pending here), so that both systems run under the
   same flow control. Default: qsse only honours its own back-pressure
