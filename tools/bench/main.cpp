@@ -57,12 +57,15 @@ The NATS comparison (--compare nats)
   publishers are held to a window: before publishing, a publisher takes credit equal to
   (window - L) / P, where L is the largest number of published-but-not-received messages of any
   subscriber (published counts per topic and received counts per subscriber are atomics in this
-  process); when there is no credit it waits 20 us and looks again (counted as window waits).
-  Each publish raises any subscriber's backlog by at most one, so no subscriber is ever more
-  than the window (default 65,536) behind. The window applies to fixed rates too. Any NATS drops
-  still show as sequence gaps (lost) and as the subscriptions' dropped count.
-  --qsse-window holds qsse's publishers to the same window (default: qsse only honours its own
-  back-pressure, PublishStatus::kBackPressure, by yielding and retrying).
+  process); when there is no credit it waits (20 us, doubling up to 1 ms) and looks again
+  (counted as window waits). Each publish raises any subscriber's backlog by at most one, so no
+  subscriber is ever more than the window (default 65,536) behind. The window applies to fixed
+  rates too. Any NATS drops still show as sequence gaps (lost) and as the subscriptions' dropped
+  count.
+  --qsse-window holds qsse's publishers to the same window and raises the in-process server's
+  slow_consumer_bytes to 256 MiB (NATS's max_pending here), so that both systems run under the
+  same flow control. Default: qsse only honours its own back-pressure
+  (PublishStatus::kBackPressure) by yielding and retrying, with the engine's default config.
 
 Examples
   qsse-bench --subscribers 100 --payload 64 --rate max --duration 10 --compare nats
@@ -130,7 +133,12 @@ int main(int argc, char** argv) {
   app.add_option("--window", s.window,
                  "max events a publisher may be ahead of the slowest subscriber (NATS; 0: off)")
       ->capture_default_str();
-  app.add_flag("--qsse-window", s.qsse_window, "apply --window to qsse's publishers too");
+  app.add_flag("--qsse-window", s.qsse_window,
+               "apply --window to qsse's publishers too (and give the server NATS's 256 MiB "
+               "per-subscriber allowance, unless --slow-consumer-bytes)");
+  app.add_option("--slow-consumer-bytes", s.slow_consumer_bytes,
+                 "in-process qsse server: queued + unacknowledged bytes per subscriber before "
+                 "it drops (GAP); default: the engine's, or 256 MiB with --qsse-window");
   app.add_option("--shards", s.shards, "in-process qsse server shards")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
@@ -138,8 +146,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "io_uring", "portable"}))
       ->capture_default_str();
   app.add_option("--connect", s.connect,
-                 "subscribe to a running qsse server (host:port) instead; nothing is published "
-                 "(the server's events must carry the payload layout below for latency)");
+                 "subscribe to a running qsse server (host:port) instead; nothing is published. "
+                 "The server must declare bench.0..bench.<N-1>; loss/reordering are checked from "
+                 "the first id each subscriber sees; latency needs the payload layout below");
   app.add_option("--ca", s.ca_file, "--connect: CA certificate (PEM) to verify the server");
   app.add_flag("--insecure", s.insecure, "--connect: do not verify the server's certificate");
   app.add_option("--server-pid", s.server_pid, "--connect: read CPU and RSS of this process");

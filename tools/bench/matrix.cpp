@@ -35,7 +35,7 @@ struct Figures {
   std::string error;
   double delivered_per_s = 0, published_per_s = 0;
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
-  double lost = 0, reordered = 0, errors = 0, retries = 0, window_waits = 0;
+  double lost = 0, reordered = 0, undelivered = 0, errors = 0, retries = 0, window_waits = 0;
   double cpu_server = 0, cpu_subscribers = 0, cpu_publishers = 0, seconds = 0;
   double peak_rss = 0, server_peak_rss = 0, wire_per_event = 0;
 };
@@ -82,6 +82,7 @@ bool read_figures(const std::string& path, std::map<std::string, Figures>& out,
     f.p999 = number(run["latency_ns"]["p999"]);
     f.max = number(run["latency_ns"]["max"]);
     f.lost = number(run["lost"]);
+    f.undelivered = number(run["undelivered"]);
     f.reordered = number(run["reordered"]);
     f.errors = number(run["errors"]);
     f.retries = number(run["publish_retries"]);
@@ -232,54 +233,104 @@ void write_report(const std::string& path, const std::string& stem, const Matrix
         "totals over all repetitions\n"
      << "- fixed: " << base.publishers << " publisher thread(s), " << base.client_threads
      << " client thread(s), qsse server " << base.shards << " shard(s) in-process, I/O "
-     << base.io_backend << "; NATS window " << base.window << " (qsse "
-     << (base.qsse_window ? "windowed too" : "back-pressure only") << ")\n"
+     << base.io_backend << "; window " << base.window << " events\n"
      << "- latency: receive time minus the send time carried in the payload; at a fixed rate the "
         "send time is when the event was due\n"
      << "- see `qsse-bench --help` for what every figure means\n\n";
 
-  const auto section = [&](bool max_rate) {
-    md << (max_rate ? "## Max rate (publishers as fast as accepted)\n\n"
-                    : "## Fixed rate: 10,000 events/s published\n\n");
-    md << "| payload | subscribers | qsse delivered/s | NATS delivered/s | qsse/NATS | qsse p50 | "
-          "qsse p99 | qsse p99.9 | qsse max | NATS p50 | NATS p99 | NATS p99.9 | NATS max | "
-          "qsse lost/ooo/err | NATS lost/ooo/err | runs ok |\n"
-       << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (const auto& p : results) {
-      if ((p.point.rate == 0) != max_rate) continue;
-      const auto* q = find(p, "qsse");
-      const auto* n = find(p, "nats");
-      const double qd = q ? med(*q, [](auto& r) { return r.delivered_per_s; }) : 0;
-      const double nd = n ? med(*n, [](auto& r) { return r.delivered_per_s; }) : 0;
-      md << "| " << p.point.payload << " B | " << p.point.subscribers_text() << " | " << si(qd)
-         << " | " << (n ? si(nd) : "-") << " | " << (n && nd > 0 ? fmt("%.2f", qd / nd) : "-");
-      for (const auto* runs : {q, n}) {
-        if (runs == nullptr) {
-          md << " | - | - | - | -";
-          continue;
-        }
-        md << " | " << us(med(*runs, [](auto& r) { return r.p50; })) << " | "
-           << us(med(*runs, [](auto& r) { return r.p99; })) << " | "
-           << us(med(*runs, [](auto& r) { return r.p999; })) << " | "
-           << us(med(*runs, [](auto& r) { return r.max; }));
-      }
-      for (const auto* runs : {q, n}) {
-        if (runs == nullptr) {
-          md << " | -";
-          continue;
-        }
-        md << " | " << fmt("%.0f", total(*runs, [](auto& r) { return r.lost; })) << "/"
-           << fmt("%.0f", total(*runs, [](auto& r) { return r.reordered; })) << "/"
-           << fmt("%.0f", total(*runs, [](auto& r) { return r.errors; }));
-      }
-      md << " | " << (q ? ok_count(*q) : 0);
-      if (n) md << "+" << ok_count(*n);
-      md << "/" << reps * (n ? 2 : 1) << " |\n";
-    }
-    md << "\n";
+  const auto integrity = [](const std::vector<Figures>* runs) -> std::string {
+    if (runs == nullptr) return "-";
+    return fmt("%.0f", total(*runs, [](auto& r) { return r.lost; })) + "/" +
+           fmt("%.0f", total(*runs, [](auto& r) { return r.reordered; })) + "/" +
+           fmt("%.0f", total(*runs, [](auto& r) { return r.undelivered; })) + "/" +
+           fmt("%.0f", total(*runs, [](auto& r) { return r.errors; }));
   };
-  section(true);
-  section(false);
+  const auto delivered = [](const std::vector<Figures>* runs) -> std::string {
+    return runs ? si(med(*runs, [](auto& r) { return r.delivered_per_s; })) : "-";
+  };
+  const auto latencies = [](const std::vector<Figures>* runs, bool p90) -> std::string {
+    if (runs == nullptr) return p90 ? "- | - | - | - | -" : "- | - | - | -";
+    std::string t = us(med(*runs, [](auto& r) { return r.p50; }));
+    if (p90) t += " | " + us(med(*runs, [](auto& r) { return r.p90; }));
+    t += " | " + us(med(*runs, [](auto& r) { return r.p99; })) + " | " +
+         us(med(*runs, [](auto& r) { return r.p999; })) + " | " +
+         us(med(*runs, [](auto& r) { return r.max; }));
+    return t;
+  };
+  const auto runs_ok = [&](const PointResult& p) {
+    size_t ok = 0, all = 0;
+    for (const auto& [system, runs] : p.runs) {
+      ok += ok_count(runs);
+      all += runs.size();
+    }
+    return std::to_string(ok) + "/" + std::to_string(all);
+  };
+  const auto ratio = [](const std::vector<Figures>* a, const std::vector<Figures>* b, auto field) {
+    if (a == nullptr || b == nullptr) return std::string("-");
+    const double y = med(*b, field);
+    return y > 0 ? fmt("%.2f", med(*a, field) / y) : std::string("-");
+  };
+  const auto by_delivered = [](const Figures& r) { return r.delivered_per_s; };
+  const auto by_p99 = [](const Figures& r) { return r.p99; };
+
+  md << "Systems: **qsse** = in-process qsse server, publishers held to the same window as NATS "
+        "(`--qsse-window`, so both run under the same flow control); **NATS** = nats-server, "
+        "windowed publishers; **qsse native** = qsse with only its own back-pressure "
+        "(PublishStatus::kBackPressure), the tool's default. Integrity columns: lost (ids "
+        "skipped, incl. GAP) / out of order / undelivered at the end / errors, summed over "
+        "repetitions.\n\n";
+
+  md << "## Max rate: delivered events/s\n\n"
+     << "| payload | subscribers | qsse | NATS | qsse/NATS | qsse native | qsse integrity | NATS "
+        "integrity | qsse native integrity | runs ok |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& p : results) {
+    if (p.point.rate != 0) continue;
+    const auto* q = find(p, "qsse");
+    const auto* n = find(p, "nats");
+    const auto* native = find(p, "qsse-native");
+    md << "| " << p.point.payload << " B | " << p.point.subscribers_text() << " | " << delivered(q)
+       << " | " << delivered(n) << " | " << ratio(q, n, by_delivered) << " | " << delivered(native)
+       << " | " << integrity(q) << " | " << integrity(n) << " | " << integrity(native) << " | "
+       << runs_ok(p) << " |\n";
+  }
+  md << "\n## Max rate: latency (queueing: the window lets a subscriber be 65,536 events "
+        "behind)\n\n"
+     << "| payload | subscribers | qsse p50 | qsse p99 | qsse p99.9 | qsse max | NATS p50 | NATS "
+        "p99 | NATS p99.9 | NATS max |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& p : results) {
+    if (p.point.rate != 0) continue;
+    md << "| " << p.point.payload << " B | " << p.point.subscribers_text() << " | "
+       << latencies(find(p, "qsse"), false) << " | " << latencies(find(p, "nats"), false) << " |\n";
+  }
+  md << "\n## 10,000 events/s published: latency\n\n"
+     << "| payload | subscribers | qsse delivered/s | NATS delivered/s | qsse p50 | qsse p90 | "
+        "qsse p99 | qsse p99.9 | qsse max | NATS p50 | NATS p90 | NATS p99 | NATS p99.9 | NATS "
+        "max | p99 qsse/NATS |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& p : results) {
+    if (p.point.rate == 0) continue;
+    const auto* q = find(p, "qsse");
+    const auto* n = find(p, "nats");
+    md << "| " << p.point.payload << " B | " << p.point.subscribers_text() << " | " << delivered(q)
+       << " | " << delivered(n) << " | " << latencies(q, true) << " | " << latencies(n, true)
+       << " | " << ratio(q, n, by_p99) << " |\n";
+  }
+  md << "\n## 10,000 events/s published: integrity, and qsse with native back-pressure\n\n"
+     << "| payload | subscribers | qsse integrity | NATS integrity | qsse native delivered/s | "
+        "qsse native p50 | qsse native p99 | qsse native p99.9 | qsse native max | qsse native "
+        "integrity | runs ok |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& p : results) {
+    if (p.point.rate == 0) continue;
+    const auto* native = find(p, "qsse-native");
+    md << "| " << p.point.payload << " B | " << p.point.subscribers_text() << " | "
+       << integrity(find(p, "qsse")) << " | " << integrity(find(p, "nats")) << " | "
+       << delivered(native) << " | " << latencies(native, false) << " | " << integrity(native)
+       << " | " << runs_ok(p) << " |\n";
+  }
+  md << "\n";
 
   md << "## CPU, memory, wire (medians)\n\n"
      << "CPU as a share of one core over the window. qsse RSS is the whole bench process "
@@ -389,74 +440,75 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
     PointResult pr;
     pr.point = pt;
     for (int rep = 0; rep < reps && !g_interrupted; ++rep) {
-      const std::string json = tmp + "/run.json", log = tmp + "/run.log";
-      std::vector<std::string> args = {"qsse-bench",
-                                       "--subscribers",
-                                       std::to_string(pt.subscribers),
-                                       "--topics",
-                                       std::to_string(pt.topics),
-                                       "--payload",
-                                       std::to_string(pt.payload),
-                                       "--rate",
-                                       pt.rate ? std::to_string(pt.rate) : "max",
-                                       "--duration",
-                                       fmt("%g", duration),
-                                       "--warmup",
-                                       fmt("%g", warmup),
-                                       "--publishers",
-                                       std::to_string(base.publishers),
-                                       "--client-threads",
-                                       std::to_string(base.client_threads),
-                                       "--shards",
-                                       std::to_string(base.shards),
-                                       "--io",
-                                       base.io_backend,
-                                       "--window",
-                                       std::to_string(base.window)};
-      if (pt.wildcard) args.push_back("--wildcard");
-      if (base.qsse_window) args.push_back("--qsse-window");
-      if (o.compare_nats) {
-        args.push_back("--compare");
-        args.push_back("nats");
-      }
-      if (!base.nats_server.empty()) {
-        args.push_back("--nats-server");
-        args.push_back(base.nats_server);
-      }
-      std::string command;
-      for (const auto& a : args) command += (command.empty() ? "" : " ") + a;
-      if (rep == 0) pr.commands.push_back(command);
-      args.push_back("--quiet");
-      args.push_back("--json");
-      args.push_back(json);
-      std::remove(json.c_str());
-      std::vector<std::string> argv = args;
-      argv[0] = exe;
-      const double timeout = 2 * (warmup + duration + 60) + 30;
-      std::fprintf(stderr, "[%zu/%zu rep %d] %s\n", i + 1, points.size(), rep + 1, command.c_str());
-      const int rc = run_process(argv, log, timeout, true);
-      std::map<std::string, Figures> figures;
-      std::string error;
-      if (!read_figures(json, figures, error)) {
-        std::ifstream in(log);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (text.size() > 400) text = text.substr(text.size() - 400);
-        error += " (exit status " + std::to_string(rc) + "; log tail: " + text + ")";
-        std::fprintf(stderr, "  failed: %s\n", error.c_str());
-        Figures failed;
-        failed.error = error;
-        pr.runs["qsse"].push_back(failed);
-        if (o.compare_nats) pr.runs["nats"].push_back(failed);
-        status = 1;
-        continue;
-      }
-      for (auto& [system, f] : figures) {
-        std::fprintf(stderr, "  %-5s %s delivered/s  p50 %s  p99 %s  lost %.0f  ooo %.0f%s%s\n",
-                     system.c_str(), si(f.delivered_per_s).c_str(), us(f.p50).c_str(),
-                     us(f.p99).c_str(), f.lost, f.reordered,
-                     f.ok ? "" : "  FAILED: ", f.ok ? "" : f.error.c_str());
-        if (!f.ok) status = 1;
-        pr.runs[system].push_back(f);
+      // Invocation 1: qsse windowed and NATS side by side; invocation 2: qsse native.
+      for (int invocation = 0; invocation < 2 && !g_interrupted; ++invocation) {
+        const bool native = invocation == 1;
+        std::vector<std::string> args = {"qsse-bench",
+                                         "--subscribers",
+                                         std::to_string(pt.subscribers),
+                                         "--topics",
+                                         std::to_string(pt.topics),
+                                         "--payload",
+                                         std::to_string(pt.payload),
+                                         "--rate",
+                                         pt.rate ? std::to_string(pt.rate) : "max",
+                                         "--duration",
+                                         fmt("%g", duration),
+                                         "--warmup",
+                                         fmt("%g", warmup),
+                                         "--publishers",
+                                         std::to_string(base.publishers),
+                                         "--client-threads",
+                                         std::to_string(base.client_threads),
+                                         "--shards",
+                                         std::to_string(base.shards),
+                                         "--io",
+                                         base.io_backend};
+        if (pt.wildcard) args.push_back("--wildcard");
+        if (!native) {
+          args.insert(args.end(), {"--window", std::to_string(base.window), "--qsse-window"});
+          if (o.compare_nats) args.insert(args.end(), {"--compare", "nats"});
+          if (!base.nats_server.empty())
+            args.insert(args.end(), {"--nats-server", base.nats_server});
+        }
+        std::string command;
+        for (const auto& a : args) command += (command.empty() ? "" : " ") + a;
+        if (rep == 0) pr.commands.push_back(command);
+        const std::string json = tmp + "/run.json", log = tmp + "/run.log";
+        std::vector<std::string> argv = args;
+        argv[0] = exe;
+        argv.insert(argv.end(), {"--quiet", "--json", json});
+        std::remove(json.c_str());
+        const double timeout = 2 * (warmup + duration + 60) + 30;
+        std::fprintf(stderr, "[%zu/%zu rep %d] %s\n", i + 1, points.size(), rep + 1,
+                     command.c_str());
+        const int rc = run_process(argv, log, timeout, true);
+        std::map<std::string, Figures> figures;
+        std::string error;
+        if (!read_figures(json, figures, error)) {
+          std::ifstream in(log);
+          std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+          if (text.size() > 400) text = text.substr(text.size() - 400);
+          error += " (exit status " + std::to_string(rc) + "; log tail: " + text + ")";
+          std::fprintf(stderr, "  failed: %s\n", error.c_str());
+          Figures failed;
+          failed.error = error;
+          pr.runs[native ? "qsse-native" : "qsse"].push_back(failed);
+          if (o.compare_nats && !native) pr.runs["nats"].push_back(failed);
+          status = 1;
+          continue;
+        }
+        for (auto& [system, f] : figures) {
+          const std::string name = native ? system + "-native" : system;
+          std::fprintf(stderr,
+                       "  %-11s %8s delivered/s  p50 %9s  p99 %9s  lost %.0f  ooo %.0f  "
+                       "undelivered %.0f%s%s\n",
+                       name.c_str(), si(f.delivered_per_s).c_str(), us(f.p50).c_str(),
+                       us(f.p99).c_str(), f.lost, f.reordered, f.undelivered,
+                       f.ok ? "" : "  FAILED: ", f.ok ? "" : f.error.c_str());
+          if (!f.ok) status = 1;
+          pr.runs[name].push_back(f);
+        }
       }
     }
     results.push_back(std::move(pr));

@@ -259,17 +259,25 @@ class NatsTarget final : public Target {
 
   void stop_subscribers() override {
     stopping_ = true;
+    for (auto& sub : subscribers_) {
+      if (natsSubscription* s = sub->sub.load()) {
+        int64_t dropped = 0;
+        if (natsSubscription_GetDropped(s, &dropped) == NATS_OK && dropped > 0)
+          drops_ += static_cast<uint64_t>(dropped);
+      }
+    }
+    // Close while the loops still run: closing flushes through the event loop, and waits (with
+    // a timeout per connection) when nobody processes write events.
+    for (auto& sub : subscribers_) {
+      if (natsConnection* nc = sub->nc.load()) natsConnection_Close(nc);
+    }
     for (auto& loop : loops_) {
       loop->stop = true;
       if (loop->thread.joinable()) loop->thread.join();
     }
     for (auto& sub : subscribers_) {
-      if (natsSubscription* s = sub->sub.exchange(nullptr)) {
-        int64_t dropped = 0;
-        if (natsSubscription_GetDropped(s, &dropped) == NATS_OK && dropped > 0)
-          drops_ += static_cast<uint64_t>(dropped);
-        natsSubscription_Destroy(s);
-      }
+      if (natsSubscription* s = sub->sub.exchange(nullptr)) natsSubscription_Destroy(s);
+      if (natsConnection* nc = sub->nc.exchange(nullptr)) natsConnection_Destroy(nc);
     }
   }
 
@@ -277,13 +285,7 @@ class NatsTarget final : public Target {
   uint64_t extra_errors() const override { return async_errors_.load(); }
 
   void stop() override {
-    stopping_ = true;
-    for (auto& sub : subscribers_) {
-      if (natsConnection* nc = sub->nc.exchange(nullptr)) {
-        natsConnection_Close(nc);
-        natsConnection_Destroy(nc);
-      }
-    }
+    stop_subscribers();
     for (natsConnection* nc : publishers_) {
       natsConnection_Close(nc);
       natsConnection_Destroy(nc);

@@ -24,6 +24,8 @@ namespace {
 
 constexpr size_t kMaxHandshakesInFlight = 64;  // per client shard
 constexpr uint64_t kMs = 1'000'000;
+// The per-subscriber allowance nats-server gets (max_pending in nats_target.cpp).
+constexpr size_t kWindowedSlowConsumerBytes = 256u << 20;
 
 io::Backend backend_of(const std::string& name) {
   if (name == "io_uring") return io::Backend::kIoUring;
@@ -345,6 +347,12 @@ class QsseTarget final : public Target {
       config.shards = s.shards;
       config.io_backend = static_cast<IoBackend>(backend_of(s.io_backend));
       config.worker.client_acceptor_queue_size = std::max<size_t>(1'000, s.subscribers);
+      if (s.slow_consumer_bytes != 0) {
+        config.slow_consumer_bytes = s.slow_consumer_bytes;
+      } else if (s.qsse_window) {
+        config.slow_consumer_bytes = kWindowedSlowConsumerBytes;
+      }
+      slow_consumer_bytes_ = config.slow_consumer_bytes;
       const std::vector<pid_t> before = list_threads();
       auto server = Server::create("127.0.0.1:0", topics_, config);
       if (!server) return fail(server.error());
@@ -464,7 +472,8 @@ class QsseTarget final : public Target {
     if (lost > 0)
       text += "; " + std::to_string(lost) + " subscriber(s) lost, first: " + first_error();
     if (server_ != nullptr) {
-      text += "; server in-process, " + std::to_string(scenario_.shards) + " shard(s)";
+      text += "; server in-process, " + std::to_string(scenario_.shards) +
+              " shard(s), slow_consumer_bytes " + std::to_string(slow_consumer_bytes_);
       const ServerStats stats = server_->stats();
       text += "; server: " + std::to_string(stats.events_dropped) +
               " event copies dropped for slow consumers, " + std::to_string(stats.back_pressure) +
@@ -485,6 +494,7 @@ class QsseTarget final : public Target {
   std::vector<std::string> topics_;
   std::unique_ptr<Server> server_;
   std::vector<pid_t> server_tids_;
+  size_t slow_consumer_bytes_ = 0;
   std::vector<std::unique_ptr<LoadClient>> clients_;
   mutable std::mutex mutex_;
   std::string publish_error_;

@@ -12,6 +12,7 @@ Receivers::Receivers(const Scenario& scenario, size_t keys_per_topic)
   for (size_t i = 0; i < scenario.subscribers; ++i) {
     auto track = std::make_unique<SubscriberTrack>();
     track->topic = scenario.topic_of(i);
+    track->adopt_first_id = !scenario.connect.empty();
     track->last.assign(topics_ * keys_per_topic_, 0);
     subscribers_.push_back(std::move(track));
   }
@@ -40,6 +41,12 @@ uint64_t Receivers::server_gaps() const {
 uint64_t Receivers::errors() const {
   uint64_t n = 0;
   for (const auto& t : threads_) n += t->errors.get() + t->unknown.get();
+  return n;
+}
+
+uint64_t Receivers::untimed() const {
+  uint64_t n = 0;
+  for (const auto& t : threads_) n += t->untimed.get();
   return n;
 }
 

@@ -39,14 +39,20 @@ struct alignas(64) ReceiverThread {
   Counter server_gaps;  // ids the server announced as dropped (qsse GAP frames)
   Counter errors;       // ERROR frames, unexpected closes, client-library errors
   Counter unknown;      // events on a topic that is not ours
+  Counter untimed;      // events without a plausible send time (not in the latency figures)
   LatencyHistogram latency;
 };
 
 struct SubscriberTrack {
   uint32_t topic = kAllTopics;  // its topic index, or kAllTopics (wildcard)
+  // Subscribed to a server that was already publishing (--connect): the first id seen per key
+  // is where this subscriber starts, not a gap.
+  bool adopt_first_id = false;
   alignas(64) Counter received;
   std::vector<uint64_t> last;  // per key
 };
+
+inline constexpr uint64_t kPlausibleLatencyNs = 3'600'000'000'000ull;
 
 class Receivers {
  public:
@@ -64,6 +70,7 @@ class Receivers {
   static void on_event(ReceiverThread& thread, SubscriberTrack& sub, size_t key, uint64_t sequence,
                        uint64_t sent_ns, uint64_t now_ns) {
     uint64_t& last = sub.last[key];
+    if (last == 0 && sub.adopt_first_id) last = sequence - 1;
     if (sequence != last + 1) {
       if (sequence > last) {
         thread.lost.add(sequence - last - 1);
@@ -74,7 +81,13 @@ class Receivers {
     if (sequence > last) last = sequence;
     thread.events.add();
     sub.received.add();
-    thread.latency.record(now_ns > sent_ns ? now_ns - sent_ns : 0);
+    // A send time in the future or more than an hour old is not ours (--connect to a server
+    // whose events carry another payload layout).
+    if (sent_ns <= now_ns && now_ns - sent_ns < kPlausibleLatencyNs) {
+      thread.latency.record(now_ns - sent_ns);
+    } else {
+      thread.untimed.add();
+    }
   }
 
   // Sums over threads (any time).
@@ -83,6 +96,7 @@ class Receivers {
   uint64_t reordered() const;
   uint64_t server_gaps() const;
   uint64_t errors() const;
+  uint64_t untimed() const;
   HistogramSnapshot latency() const;
 
   // The largest number of events a subscriber still has to receive, given how many were

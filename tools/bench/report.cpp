@@ -62,6 +62,12 @@ std::string bytes_text(uint64_t bytes) {
 }
 
 std::string describe(const Scenario& s) {
+  if (!s.connect.empty()) {
+    return "K=" + std::to_string(s.subscribers) + " subscribed to " + s.connect + " (" +
+           std::to_string(s.topics) + (s.topics == 1 ? " topic" : " topics") +
+           (s.wildcard ? ", bench.*" : "") + "), C=" + std::to_string(s.client_threads) +
+           ", nothing published by qsse-bench";
+  }
   std::string text = "K=" + std::to_string(s.subscribers) + " on " + std::to_string(s.topics) +
                      (s.topics == 1 ? " topic" : " topics") + (s.wildcard ? " (bench.*)" : "") +
                      ", " + std::to_string(s.payload) + " B, rate " + s.rate_text() +
@@ -107,6 +113,7 @@ void print_table(const Scenario& s, const std::vector<RunResult>& runs, std::FIL
       {"latency max", [](const RunResult& r) { return duration_text(r.max); },
        [](const RunResult& r) { return static_cast<double>(r.max); }},
       {"latency samples", [](const RunResult& r) { return count(r.latency_count); }, nullptr},
+      {"events without send time", [](const RunResult& r) { return count(r.untimed); }, nullptr},
       {"lost (ids skipped)", [](const RunResult& r) { return count(r.lost); }, nullptr},
       {"  announced/dropped", [](const RunResult& r) { return count(r.server_gaps); }, nullptr},
       {"out of order", [](const RunResult& r) { return count(r.reordered); }, nullptr},
@@ -280,6 +287,7 @@ bool write_json(const std::string& path, const Scenario& s, const RunContext& co
   j.value("window", s.window);
   j.value("qsse_window", s.qsse_window);
   j.value("shards", uint64_t{s.shards});
+  j.value("slow_consumer_bytes", uint64_t{s.slow_consumer_bytes});
   j.value("io_backend", s.io_backend);
   j.value("connect", s.connect);
   j.close('}');
@@ -299,6 +307,7 @@ bool write_json(const std::string& path, const Scenario& s, const RunContext& co
     j.value("window_waits", r.window_waits);
     j.open("latency_ns", '{');
     j.value("count", r.latency_count);
+    j.value("untimed", r.untimed);
     j.value("p50", r.p50);
     j.value("p90", r.p90);
     j.value("p99", r.p99);

@@ -29,7 +29,10 @@ struct Scenario {
   bool qsse_window = false;
 
   // --- the qsse side ---
-  size_t shards = 1;                // in-process server shards
+  size_t shards = 1;
+  // ServerConfig::slow_consumer_bytes. 0: with qsse_window 256 MiB (what nats-server gets as
+  // max_pending, so the window and not the drop policy governs both), else the engine default.
+  size_t slow_consumer_bytes = 0;   // in-process server shards
   std::string io_backend = "auto";  // auto, io_uring, portable (server and client shards)
   std::string connect;              // non-empty: subscribe to this server instead (no publishing)
   std::string ca_file;              // --connect: trust anchor
@@ -84,6 +87,7 @@ struct RunResult {
 
   // Latency over the window's deliveries, ns.
   uint64_t latency_count = 0;
+  uint64_t untimed = 0;  // events whose payload carried no plausible send time (whole run)
   uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
 
   // Integrity over the whole run (warm-up, window and drain), per subscriber per topic.
