@@ -238,7 +238,9 @@ std::string Server::metrics_text() const {
   return impl_->shared.metrics->registry.prometheus_text();
 }
 
-metrics::Registry& Server::metrics_registry() const { return impl_->shared.metrics->registry; }
+metrics::Registry& Server::metrics_registry() const {
+  return impl_->shared.metrics->registry;
+}
 
 std::string Server::address() const {
   return impl_->address.to_string();

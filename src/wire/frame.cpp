@@ -277,18 +277,28 @@ Result<Frame, DecodeError> decode(std::span<const uint8_t> in, size_t max_frame_
   if (in.size() < header->frame_size()) return fail(DecodeError::kNeedMore);
   const uint8_t* start = in.data();
   switch (static_cast<FrameType>(header->type)) {
-    case FrameType::kEvent: return parse_body<EventFrame>(*header, start);
-    case FrameType::kHello: return parse_body<HelloFrame>(*header, start);
-    case FrameType::kWelcome: return parse_body<WelcomeFrame>(*header, start);
-    case FrameType::kError: return parse_body<ErrorFrame>(*header, start);
-    case FrameType::kSubscribe: return parse_body<SubscribeFrame>(*header, start);
-    case FrameType::kUnsubscribe: return parse_body<UnsubscribeFrame>(*header, start);
-    case FrameType::kGoAway: return parse_body<GoAwayFrame>(*header, start);
-    case FrameType::kGap: return parse_body<GapFrame>(*header, start);
+    case FrameType::kEvent:
+      return parse_body<EventFrame>(*header, start);
+    case FrameType::kHello:
+      return parse_body<HelloFrame>(*header, start);
+    case FrameType::kWelcome:
+      return parse_body<WelcomeFrame>(*header, start);
+    case FrameType::kError:
+      return parse_body<ErrorFrame>(*header, start);
+    case FrameType::kSubscribe:
+      return parse_body<SubscribeFrame>(*header, start);
+    case FrameType::kUnsubscribe:
+      return parse_body<UnsubscribeFrame>(*header, start);
+    case FrameType::kGoAway:
+      return parse_body<GoAwayFrame>(*header, start);
+    case FrameType::kGap:
+      return parse_body<GapFrame>(*header, start);
   }
   const std::span<const uint8_t> body(start + header->header_size,
                                       static_cast<size_t>(header->body_size));
-  return Frame{header->type, header->frame_size(), {start, header->frame_size()},
+  return Frame{header->type,
+               header->frame_size(),
+               {start, header->frame_size()},
                UnknownFrame{header->type, body}};
 }
 
