@@ -12,6 +12,7 @@ namespace {
 // Events taken from the inbox per round: large enough to amortise, small enough that a round
 // still writes (and acknowledges) often.
 constexpr size_t kInboxBatch = 1024;
+constexpr size_t kInboxBatchesPerRound = 4;
 
 quic::BufferRef encode_frame(const auto& frame) {
   quic::BufferRef buffer = quic::BufferRef::allocate(wire::encoded_size(frame));
@@ -493,7 +494,10 @@ void ServerApp::send_goaway(uint64_t retry_after_ms) {
 void ServerApp::on_round(Shard& shard, uint64_t) {
   shard_ = &shard;
   export_io_stats(shard);
+  // Bounded per round, so that under sustained publishing the shard still writes (and reads
+  // acknowledgements) between batches; the rest waits for the next round.
   size_t taken = 0;
+  size_t batches = 0;
   do {
     batch_.resize(kInboxBatch);
     taken = inbox_.queue.try_dequeue_bulk(batch_.begin(), kInboxBatch);
@@ -515,7 +519,7 @@ void ServerApp::on_round(Shard& shard, uint64_t) {
       }
     }
     batch_.clear();
-  } while (taken == kInboxBatch);
+  } while (taken == kInboxBatch && ++batches < kInboxBatchesPerRound);
 
   for (size_t i = 0; i < catching_up_.size();) {
     Session* s = catching_up_[i];
