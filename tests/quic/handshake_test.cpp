@@ -249,3 +249,32 @@ TEST(TlsContext, ReportsKeyThatDoesNotMatchCertificate) {
 
 }  // namespace
 }  // namespace qsse::quic
+
+namespace qsse::quic {
+namespace {
+
+// Key update (RFC 9001 §6) in the middle of a transfer: both directions switch keys and the
+// data still arrives intact.
+TEST(QuicHandshake, KeyUpdateMidTransferKeepsDataIntact) {
+  Fixture f;
+  const size_t kSize = 1 << 20;
+  f.server_observer.payload = make_payload(kSize);
+  MemoryLink link(*f.server, /*seed=*/13);
+  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
+  // Wait until part of the stream arrived and the handshake is confirmed on both sides.
+  ASSERT_TRUE(link.run_until([&] {
+    return !f.client_observer.data.empty() &&
+           f.client_observer.data.begin()->second.size() > kSize / 4;
+  }));
+  ASSERT_TRUE(link.run_until(
+      [&] { return ngtcp2_conn_initiate_key_update(f.client->native(), link.now()) == 0; },
+      5 * kSecond))
+      << "the client could not start a key update";
+  ASSERT_TRUE(link.run_until([&] { return !f.client_observer.fin.empty(); }));
+  const auto& received = f.client_observer.data.begin()->second;
+  ASSERT_EQ(received.size(), kSize);
+  EXPECT_TRUE(std::equal(received.begin(), received.end(), f.server_observer.payload.data()));
+}
+
+}  // namespace
+}  // namespace qsse::quic
