@@ -17,15 +17,7 @@ namespace {
 
 using testing::ReceiverApp;
 using testing::SenderApp;
-
-template <class F>
-bool wait_for(F&& done, int seconds) {
-  const uint64_t deadline = io::monotonic_ns() + uint64_t(seconds) * 1'000'000'000;
-  while (!done() && io::monotonic_ns() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using testing::wait_for;
 
 // Reads server-shard state on the shard's own thread.
 struct Snapshot {

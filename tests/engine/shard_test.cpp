@@ -13,16 +13,7 @@ namespace {
 
 using testing::ReceiverApp;
 using testing::SenderApp;
-
-// Waits (polling with a deadline, not sleeping blindly) until `done` or `seconds` passed.
-template <class F>
-bool wait_for(F&& done, int seconds) {
-  const uint64_t deadline = io::monotonic_ns() + uint64_t(seconds) * 1'000'000'000;
-  while (!done() && io::monotonic_ns() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using testing::wait_for;
 
 ShardConfig udp_config(uint8_t id, const char* bind, io::Backend backend, bool reuse = false) {
   ShardConfig config;

@@ -5,12 +5,23 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "engine/shard.hpp"
 
 namespace qsse::engine::testing {
 
 inline constexpr size_t kChunk = 1 << 20;
+
+// Polls `done` until it holds or `seconds` pass (a deadline, never a blind sleep).
+template <class F>
+bool wait_for(F&& done, int seconds) {
+  const uint64_t deadline = io::monotonic_ns() + uint64_t(seconds) * 1'000'000'000;
+  while (!done() && io::monotonic_ns() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
 
 // A server TLS context with a fresh self-signed certificate and a client that trusts exactly it.
 struct TestTls {

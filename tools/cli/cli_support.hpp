@@ -16,6 +16,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -126,6 +128,23 @@ inline std::string write_file_atomically(const std::string& path, const std::str
     return "cannot rename " + temporary + " to " + path + ": " + std::strerror(errno);
   }
   return {};
+}
+
+// The end of both programs' main(): parse the arguments (CLI11 prints help and usage errors),
+// then run; a start-up failure thrown as an exception becomes "program: message" and exit 1.
+template <class Run>
+int parse_and_run(CLI::App& app, int argc, char** argv, const char* program, Run&& run) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
 }
 
 }  // namespace qsse::cli

@@ -406,15 +406,5 @@ int main(int argc, char** argv) {
   app.footer(
       "Prints 'listening on ADDR' when ready and a status line per second on stderr; SIGINT or "
       "SIGTERM shuts down gracefully. Exit status: 0 after shutdown, 1 if it cannot start.");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsse-server: %s\n", e.what());
-    return 1;
-  }
+  return qsse::cli::parse_and_run(app, argc, argv, "qsse-server", [&] { return run(options); });
 }

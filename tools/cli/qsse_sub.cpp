@@ -201,15 +201,5 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 after --count events, 1 on connection or authentication failure or a lost "
       "connection, 2 on --timeout.");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsse-sub: %s\n", e.what());
-    return kExitFailure;
-  }
+  return qsse::cli::parse_and_run(app, argc, argv, "qsse-sub", [&] { return run(options); });
 }
