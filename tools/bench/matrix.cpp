@@ -186,14 +186,14 @@ void write_charts(const std::string& dir, const std::string& stem,
          << "'\n"
          << "set style data histograms\nset style histogram clustered gap 1\n"
          << "set style fill solid 0.8 border -1\nset grid ytics\nset logscale y\n"
-         << "set xtics rotate by -30\nset key top right\n";
+         << "set xtics rotate by -30\nset key " << (mode == 0 ? "top right" : "top left") << "\n";
       if (mode == 0) {
         gp << "set title 'delivered events/s at max rate (median)'\nset ylabel 'events/s'\n"
            << "set format y '%.0s%c'\nplot '" << data << "' using 2:xtic(1) title 'qsse'";
         if (nats) gp << ", '' using 3 title 'NATS'";
       } else {
         gp << "set title 'latency at 10,000 events/s published (median of runs)'\n"
-           << "set ylabel 'microseconds'\nplot '" << data
+           << "set ylabel 'microseconds'\nset format y '%g'\nplot '" << data
            << "' using 2:xtic(1) title 'qsse p50', '' using 3 title 'qsse p99'";
         if (nats) gp << ", '' using 4 title 'NATS p50', '' using 5 title 'NATS p99'";
       }

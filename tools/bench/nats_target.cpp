@@ -6,13 +6,14 @@
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,8 +25,6 @@
 #include "driver.hpp"
 #include "payload.hpp"
 #include "probe.hpp"
-
-extern char** environ;
 
 namespace qsse::bench {
 namespace {
@@ -400,19 +399,30 @@ class NatsTarget final : public Target {
       out << "listen: 127.0.0.1:" << port_ << "\nmax_pending: 268435456\nmax_payload: 1048576\n";
     }
     log_ = dir_ + "/nats.log";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     std::vector<std::string> args = {binary_, "-c", config};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return fail("cannot start " + binary_ + ": " + std::strerror(rc));
+    // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: if qsse-bench dies without
+    // stopping it (a crash, SIGKILL), the kernel stops the server too. Only async-signal-safe
+    // calls between fork and exec.
+    const int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log_fd < 0 || null_fd < 0) return fail("cannot open " + log_);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(127);  // the parent died before prctl
+      dup2(null_fd, 0);
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(log_fd);
+    close(null_fd);
+    if (pid < 0) return fail("cannot start " + binary_ + ": " + std::strerror(errno));
     server_pid_ = pid;
     const uint64_t deadline = now_ns() + 5'000 * kMs;
     while (!port_accepts(port_)) {
