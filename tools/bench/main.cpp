@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     if (matrix.results_dir.empty())
       matrix.results_dir = std::string(QSSE_SOURCE_ROOT) + "/bench/results";
     matrix.compare_nats = compare == "nats";
-    return run_matrix(matrix, s, context, argv[0]);
+    return run_matrix(matrix, s, context);
   }
 
   std::vector<RunResult> runs;

@@ -1,14 +1,13 @@
 #include "matrix.hpp"
 
 #include <simdjson.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "driver.hpp"
 
@@ -395,8 +394,7 @@ void write_report(const std::string& path, const std::string& stem, const Matrix
 
 }  // namespace
 
-int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& context,
-               const char* self) {
+int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& context) {
   const int reps = o.repetitions > 0 ? o.repetitions : (o.quick ? 1 : 3);
   const double duration = o.duration > 0 ? o.duration : (o.quick ? 2.0 : 10.0);
   const double warmup = o.quick ? 0.5 : 1.0;
@@ -429,7 +427,6 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
   }
   const std::string tmp = tmp_template;
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  (void)self;
 
   std::fprintf(stderr, "qsse-bench matrix: %zu points x %d repetition(s), %.0f s each%s -> %s\n",
                points.size(), reps, duration, o.compare_nats ? " (+ NATS)" : "", report.c_str());

@@ -24,7 +24,6 @@ struct MatrixOptions {
 
 // `base` supplies everything the matrix does not vary (publishers, client threads, shards, I/O
 // backend, window). Returns the process exit status.
-int run_matrix(const MatrixOptions& options, const Scenario& base, const RunContext& context,
-               const char* self);
+int run_matrix(const MatrixOptions& options, const Scenario& base, const RunContext& context);
 
 }  // namespace qsse::bench
