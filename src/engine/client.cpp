@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "engine/frames.hpp"
 #include "engine/shard.hpp"
 #include "pubsub/pattern_trie.hpp"
 #include "wire/frame.hpp"
@@ -33,11 +34,7 @@ struct HandlerTable {
   ErrorHandler on_error;
 };
 
-quic::BufferRef encode_frame(const auto& frame) {
-  quic::BufferRef buffer = quic::BufferRef::allocate(wire::encoded_size(frame));
-  (void)wire::encode(std::span<uint8_t>(buffer.data(), buffer.size()), frame);
-  return buffer;
-}
+using engine::encode_frame;
 
 std::string host_of(std::string_view address) {
   if (!address.empty() && address.front() == '[')

@@ -2,6 +2,8 @@
 
 #include <qsse/topic.hpp>
 
+#include "engine/frames.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -13,12 +15,6 @@ namespace {
 // still writes (and acknowledges) often.
 constexpr size_t kInboxBatch = 1024;
 constexpr size_t kInboxBatchesPerRound = 4;
-
-quic::BufferRef encode_frame(const auto& frame) {
-  quic::BufferRef buffer = quic::BufferRef::allocate(wire::encoded_size(frame));
-  (void)wire::encode(std::span<uint8_t>(buffer.data(), buffer.size()), frame);
-  return buffer;
-}
 
 bool is_client_uni(int64_t stream_id) {
   return (stream_id & 0x3) == 0x2;
