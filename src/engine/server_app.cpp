@@ -201,6 +201,7 @@ void ServerApp::on_closed(quic::Connection& conn) {
   conn.user_data = nullptr;
   for (const std::string& pattern : s->patterns) count_subscribers(pattern, -1);
   trie_.remove_all(s->id);
+  ++trie_generation_;
   std::erase(catching_up_, s);
   const uint32_t id = s->id;
   sessions_[id].reset();
@@ -338,6 +339,7 @@ void ServerApp::add_patterns(Session& s, const wire::StringList& patterns) {
       continue;
     }
     if (auto added = trie_.insert(pattern, s.id); added && *added) {
+      ++trie_generation_;
       s.patterns.emplace_back(pattern);
       count_subscribers(pattern, +1);
     }
@@ -347,6 +349,7 @@ void ServerApp::add_patterns(Session& s, const wire::StringList& patterns) {
 void ServerApp::remove_patterns(Session& s, const wire::StringList& patterns) {
   for (std::string_view pattern : patterns) {
     if (auto removed = trie_.remove(pattern, s.id); removed && *removed) {
+      ++trie_generation_;
       std::erase(s.patterns, pattern);
       count_subscribers(pattern, -1);
     }
@@ -439,6 +442,7 @@ bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, b
       continue;
     }
     if (auto added = trie_.insert(topic, s.id); added && *added) {
+      ++trie_generation_;
       s.patterns.push_back(topic);
       count_subscribers(topic, +1);
     }
@@ -532,13 +536,23 @@ void ServerApp::on_round(Shard& shard, uint64_t) {
 void ServerApp::deliver(const PublishedEvent& event) {
   TopicState& state = topics_[event.topic];
   if (shared_.config.history_window > 0) {
-    state.history.push_back(event);
+    // History outlives the send queues: a slice here would pin its whole slab for as long as
+    // the topic stays quiet, so the history keeps its own compact copy.
+    state.history.push_back(PublishedEvent{
+        event.topic, event.frame_size, event.payload_offset, event.id,
+        event.frame.is_slice() ? quic::BufferRef::copy_of(event.bytes()) : event.frame});
     if (state.history.size() > shared_.config.history_window) state.history.pop_front();
   }
+  // Who matches a topic changes only when subscriptions do: walk the trie once per change, not
+  // once per event. (deliver_to never frees a session, so the list stays valid here.)
+  if (state.matched_generation != trie_generation_) {
+    state.matched.clear();
+    (void)trie_.match_unique(shared_.hub->topic_name(event.topic),
+                             [&](pubsub::SubscriberId id) { state.matched.push_back(id); });
+    state.matched_generation = trie_generation_;
+  }
   quic::BufferRef legacy_line;
-  (void)trie_.match_unique(shared_.hub->topic_name(event.topic), [&](pubsub::SubscriberId id) {
-    deliver_to(*sessions_[id], event, legacy_line);
-  });
+  for (pubsub::SubscriberId id : state.matched) deliver_to(*sessions_[id], event, legacy_line);
 }
 
 void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {

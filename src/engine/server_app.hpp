@@ -7,7 +7,8 @@
 // predecessor (see EventHub), and the last `history_window` events for resume.
 //
 // Each round: take up to a batch of events from the shard's inbox, deliver each in id order to
-// every session whose patterns match (once per session: PatternTrie::match_unique) by queueing
+// every session whose patterns match (once per session: PatternTrie::match_unique, cached per
+// topic until the subscriptions change) by queueing
 // a reference to the shared EVENT frame on the topic's lane; then let sessions that were
 // dropping catch up (GAP frames). Single-threaded: everything runs on the shard's thread.
 #pragma once
@@ -109,6 +110,8 @@ class ServerApp final : public ShardApp {
     std::map<uint64_t, PublishedEvent> waiting;  // arrived before their predecessor
     std::deque<PublishedEvent> history;          // last history_window delivered events
     uint32_t lane = 0;                           // lane_for_topic(name, lanes)
+    std::vector<pubsub::SubscriberId> matched;   // sessions whose patterns cover the topic,
+    uint64_t matched_generation = UINT64_MAX;    // as of this trie_generation_
   };
 
   Session* session_of(quic::Connection& conn);
@@ -136,6 +139,7 @@ class ServerApp final : public ShardApp {
   ShardInbox& inbox_;
   Shard* shard_ = nullptr;  // set on the first round
   pubsub::PatternTrie trie_;
+  uint64_t trie_generation_ = 0;  // bumped on every change to trie_
   std::vector<TopicState> topics_;
   std::vector<std::unique_ptr<Session>> sessions_;  // indexed by SubscriberId
   std::vector<uint32_t> free_ids_;
