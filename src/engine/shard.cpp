@@ -4,6 +4,8 @@
 
 #include <ngtcp2/ngtcp2.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 
 namespace qsse::engine {
@@ -76,6 +78,8 @@ Result<std::unique_ptr<Shard>, std::string> Shard::create(
 }
 
 void Shard::run() {
+  const std::string name = config_.thread_name.substr(0, 12) + "-" + std::to_string(id());
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   while (!stop_.load(std::memory_order_relaxed)) {
     if (do_work() == 0) wait();
   }
@@ -196,7 +200,10 @@ void Shard::deliver(const io::Address& remote, const io::Address& local,
 }
 
 void Shard::mark_dirty(quic::Connection& conn) {
-  if (dirty_set_.insert(&conn).second) dirty_.push_back(&conn);
+  if (!conn.write_pending) {
+    conn.write_pending = true;
+    dirty_.push_back(&conn);
+  }
 }
 
 void Shard::schedule(quic::Connection& conn) {
@@ -214,7 +221,11 @@ void Shard::schedule(quic::Connection& conn) {
 
 void Shard::forget(quic::Connection& conn) {
   live_.erase(&conn);
-  dirty_set_.erase(&conn);  // its entry in dirty_ is skipped
+  // The connection is about to be destroyed: no pointer to it may stay on the write list.
+  if (conn.write_pending) {
+    std::erase(dirty_, &conn);
+    conn.write_pending = false;
+  }
 }
 
 size_t Shard::fire_timers(uint64_t now) {
@@ -235,7 +246,7 @@ size_t Shard::flush(uint64_t now) {
   round.swap(dirty_);
   size_t written = 0;
   for (quic::Connection* conn : round) {
-    if (dirty_set_.erase(conn) == 0) continue;  // closed meanwhile
+    conn->write_pending = false;
     const size_t before = tx_bursts_.size();
     write_connection(*conn, now);
     written += tx_bursts_.size() - before;

@@ -62,6 +62,8 @@ struct ShardConfig {
   quic::EndpointConfig endpoint;         // used when the shard serves (server TLS given)
   size_t max_rx_per_round = 64;          // datagrams received per round before writing again
   size_t max_bursts_per_connection = 4;  // write rounds per connection per duty cycle
+  // The shard thread's name (`top -H`, perf, gdb), at most 15 bytes; the shard id is appended.
+  std::string thread_name = "qsse-shard";
 };
 
 class Shard {
@@ -157,7 +159,6 @@ class Shard {
 
   std::unordered_set<quic::Connection*> live_;
   std::vector<quic::Connection*> dirty_;
-  std::unordered_set<quic::Connection*> dirty_set_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
 
   // Outgoing bursts of one round, written into `tx_buffer_` and sent with one send() call.

@@ -231,6 +231,8 @@ class Connection {
   ngtcp2_conn* native() { return conn_; }
   // The owner's per-connection state (e.g. a session object); not used by the connection.
   void* user_data = nullptr;
+  // The driver's mark (engine::Shard): the connection is on its list of connections to write.
+  bool write_pending = false;
   void set_observer(ConnectionObserver* observer) { observer_ = observer; }
 
  private:
