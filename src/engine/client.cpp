@@ -385,6 +385,7 @@ Result<std::unique_ptr<Client>, std::string> Client::create(std::string_view add
   shard_config.udp.bind =
       *io::Address::parse(remote->family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0");
   shard_config.backend = static_cast<io::Backend>(config.io_backend);
+  shard_config.thread_name = "qsse-client";
   auto shard = engine::Shard::create(shard_config, nullptr, impl.get());
   if (!shard) return fail("qsse client: " + shard.error());
   impl->shard = shard->get();

@@ -175,6 +175,7 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
   for (size_t i = 0; i < shards; ++i) {
     engine::ShardConfig shard_config;
     shard_config.shard_id = static_cast<uint8_t>(i);
+    shard_config.thread_name = "qsse-server";
     shard_config.udp.bind = bound;
     shard_config.udp.reuse_port = true;
     shard_config.backend = static_cast<io::Backend>(config.io_backend);

@@ -1,6 +1,7 @@
 #include "driver.hpp"
 
 #include <malloc.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -115,6 +116,7 @@ uint64_t Run::acquire_credit() {
 
 void Run::publisher_main(size_t p) {
   tighten_timer_slack();
+  pthread_setname_np(pthread_self(), "bench-publish");
   PublisherState& me = *publishers_[p];
   me.tid = current_tid();
   std::vector<uint8_t> payload(s_.payload);

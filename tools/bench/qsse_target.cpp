@@ -111,6 +111,7 @@ class LoadClient final : public engine::ShardApp {
     engine::ShardConfig config;
     config.udp.bind = *io::Address::parse(remote_.family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0");
     config.backend = backend_of(scenario.io_backend);
+    config.thread_name = "bench-subs";
     auto opened = io::open_udp(config.udp, config.backend);
     if (!opened) return fail("client socket: " + opened.error());
     backend_ = (*opened)->name();
