@@ -106,7 +106,7 @@ struct UdpOptions {
   bool reuse_port = false;      // SO_REUSEPORT, for one socket per shard
   bool gso = true;              // use UDP_SEGMENT when the kernel supports it
   bool gro = true;              // use UDP_GRO when the kernel supports it
-  int socket_buffer = 8 << 20;  // SO_RCVBUF/SO_SNDBUF request
+  int socket_buffer = 32 << 20;  // SO_RCVBUF/SO_SNDBUF request (forced when permitted)
 };
 
 enum class Backend : uint8_t { kAuto, kIoUring, kPortable };

@@ -30,9 +30,16 @@ Result<OpenedSocket, std::string> open_udp_socket(const UdpOptions& options) {
   if (options.reuse_port && setsockopt(s.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     return fail(fail_close("setsockopt(SO_REUSEPORT)"));
   }
-  // Buffer sizes are requests; the kernel caps them (net.core.rmem_max) and that is fine.
-  setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &options.socket_buffer, sizeof(options.socket_buffer));
-  setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &options.socket_buffer, sizeof(options.socket_buffer));
+  // Buffer sizes are requests. With CAP_NET_ADMIN the *FORCE options go past net.core.rmem_max
+  // (a receive buffer that overflows while the thread is descheduled loses datagrams, and QUIC
+  // then spends an RTT or more recovering); otherwise the kernel caps them, and that is fine.
+  const int size = options.socket_buffer;
+  if (setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
+    setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
+  if (setsockopt(s.fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
+    setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
   if (options.bind.family() == AF_INET6) {
     const int zero = 0;
     setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
