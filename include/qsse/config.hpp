@@ -41,6 +41,12 @@ enum class SlowConsumerPolicy : uint8_t {
   kDropWithGap,
   // Close the connection with error code 18 (slow_consumer).
   kClose,
+  // Hold the publishers back (end-to-end flow control): while the subscriber is over the bound,
+  // its shard takes no events from its inbox, so the inbox fills and publish() returns
+  // kBackPressure; events flow again once it has drained below half the bound. A subscriber
+  // over the bound that acknowledges nothing for back_pressure_timeout_ms is switched to
+  // kDropWithGap, so a stalled peer stops the others for at most that long.
+  kBackPressure,
 };
 
 struct ServerTlsConfig {
@@ -72,7 +78,8 @@ struct ServerConfig {
   uint32_t event_lanes = 8;               // unidirectional streams per connection (1-16)
   size_t slow_consumer_bytes = 8u << 20;  // per connection, queued + unacknowledged
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::kDropWithGap;
-  bool accept_legacy = true;  // also speak the Go library's format (PROTOCOL_QUIC)
+  uint32_t back_pressure_timeout_ms = 1'000;  // kBackPressure: longest hold without progress
+  bool accept_legacy = true;                  // also speak the Go library's format (PROTOCOL_QUIC)
   // Hooks in force from the first connection on (auth.hpp); either may also be set later with
   // Server::set_authenticator*/set_authorizer*. Unset: accept everything.
   AuthenticatorFunc authenticator;

@@ -37,6 +37,8 @@ struct ServerApp::Session {
   std::vector<std::string> patterns;
   size_t peer_max_frame = wire::kMinMaxFrameSize;
   bool dropping = false;
+  uint64_t holding_since = 0;  // kBackPressure: over the bound, no progress since; 0: not
+  size_t holding_level = 0;    // its buffered bytes then
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> gaps;  // topic -> missed ids
 
   Session(size_t max_frame, size_t max_line) : reader(max_frame), line_reader(max_line) {
@@ -101,6 +103,12 @@ ServerMetrics::ServerMetrics(const ServerConfig& config, const EventHub& hub, si
                         .counter("publish_back_pressure_total",
                                  "publish() calls refused because an inbox was full")
                         .get()),
+      back_pressure_timeouts(
+          registry
+              .counter("back_pressure_timeouts_total",
+                       "Subscribers that held publishers back for back_pressure_timeout_ms and "
+                       "were switched to dropping with GAP")
+              .get()),
       datagrams_received(registry
                              .counter("datagrams_received_total", "UDP datagrams received", {},
                                       metrics::Cells{shards})
@@ -203,6 +211,7 @@ void ServerApp::on_closed(quic::Connection& conn) {
   trie_.remove_all(s->id);
   ++trie_generation_;
   std::erase(catching_up_, s);
+  std::erase(holding_, s);
   const uint32_t id = s->id;
   sessions_[id].reset();
   free_ids_.push_back(id);
@@ -491,35 +500,39 @@ void ServerApp::send_goaway(uint64_t retry_after_ms) {
 
 // ---- the event path -------------------------------------------------------------------------
 
-void ServerApp::on_round(Shard& shard, uint64_t) {
+void ServerApp::on_round(Shard& shard, uint64_t now) {
   shard_ = &shard;
+  now_ = now;
   export_io_stats(shard);
   // Bounded per round, so that under sustained publishing the shard still writes (and reads
-  // acknowledgements) between batches; the rest waits for the next round.
+  // acknowledgements) between batches; the rest waits for the next round. A subscriber over
+  // its bound under kBackPressure stops the draining (the publishers see a full inbox).
   size_t taken = 0;
   size_t batches = 0;
-  do {
-    batch_.resize(kInboxBatch);
-    taken = inbox_.queue.try_dequeue_bulk(batch_.begin(), kInboxBatch);
-    batch_.resize(taken);
-    if (taken == 0) break;
-    shared_.hub->released(shard_index_, taken);
-    for (PublishedEvent& event : batch_) {
-      TopicState& state = topics_[event.topic];
-      if (event.id != state.next_id) {
-        state.waiting.emplace(event.id, std::move(event));  // a predecessor is still on its way
-        continue;
-      }
-      deliver(event);
-      ++state.next_id;
-      while (!state.waiting.empty() && state.waiting.begin()->first == state.next_id) {
-        deliver(state.waiting.begin()->second);
-        state.waiting.erase(state.waiting.begin());
+  if (update_holding()) {
+    do {
+      batch_.resize(kInboxBatch);
+      taken = inbox_.queue.try_dequeue_bulk(batch_.begin(), kInboxBatch);
+      batch_.resize(taken);
+      if (taken == 0) break;
+      shared_.hub->released(shard_index_, taken);
+      for (PublishedEvent& event : batch_) {
+        TopicState& state = topics_[event.topic];
+        if (event.id != state.next_id) {
+          state.waiting.emplace(event.id, std::move(event));  // a predecessor is still on its way
+          continue;
+        }
+        deliver(event);
         ++state.next_id;
+        while (!state.waiting.empty() && state.waiting.begin()->first == state.next_id) {
+          deliver(state.waiting.begin()->second);
+          state.waiting.erase(state.waiting.begin());
+          ++state.next_id;
+        }
       }
-    }
-    batch_.clear();
-  } while (taken == kInboxBatch && ++batches < kInboxBatchesPerRound);
+      batch_.clear();
+    } while (taken == kInboxBatch && holding_.empty() && ++batches < kInboxBatchesPerRound);
+  }
 
   for (size_t i = 0; i < catching_up_.size();) {
     Session* s = catching_up_[i];
@@ -562,7 +575,8 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
     shared_.metrics->dropped[event.topic]->inc(cell_);
     return;
   }
-  if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes) {
+  if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes &&
+      !(shared_.config.slow_consumer_policy == SlowConsumerPolicy::kBackPressure && hold_for(s))) {
     if (shared_.config.slow_consumer_policy == SlowConsumerPolicy::kClose) {
       shared_.metrics->slow_consumer_closes.inc(cell_);
       close_session(s, ErrorCode::kSlowConsumer, "slow consumer");
@@ -604,6 +618,59 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   shard_->mark_dirty(*s.conn);
 }
 
+bool ServerApp::hold_for(Session& s) {
+  if (s.holding_since == 0) {
+    s.holding_since = now_;
+    s.holding_level = s.conn->buffered_bytes();
+    holding_.push_back(&s);
+  }
+  // Still within its time: this event is queued all the same (the overshoot is bounded by one
+  // inbox batch, the draining stops after it).
+  return now_ - s.holding_since < back_pressure_timeout_ns();
+}
+
+bool ServerApp::update_holding() {
+  const uint64_t release_below = shared_.config.slow_consumer_bytes / 2;
+  for (size_t i = 0; i < holding_.size();) {
+    Session* s = holding_[i];
+    const size_t level = s->conn->buffered_bytes();
+    if (level < s->holding_level) {  // it is draining, only slowly: not stalled
+      s->holding_since = now_;
+      s->holding_level = level;
+    }
+    const bool drained = s->closing || level < release_below;
+    const bool expired = now_ - s->holding_since >= back_pressure_timeout_ns();
+    if (!drained && !expired) {
+      ++i;
+      continue;
+    }
+    if (!drained) {
+      // Held the others back long enough: from now on it misses events and is told (GAP).
+      shared_.metrics->back_pressure_timeouts.inc(cell_);
+      if (!s->dropping) {
+        s->dropping = true;
+        catching_up_.push_back(s);
+      }
+    }
+    s->holding_since = 0;
+    holding_[i] = holding_.back();
+    holding_.pop_back();
+  }
+  return holding_.empty();
+}
+
+uint64_t ServerApp::next_deadline() {
+  uint64_t deadline = UINT64_MAX;
+  for (const Session* s : holding_) {
+    deadline = std::min(deadline, s->holding_since + back_pressure_timeout_ns());
+  }
+  return deadline;
+}
+
+uint64_t ServerApp::back_pressure_timeout_ns() const {
+  return uint64_t{shared_.config.back_pressure_timeout_ms} * 1'000'000;
+}
+
 void ServerApp::catch_up(Session& s) {
   if (s.closing) {
     s.dropping = false;
@@ -640,6 +707,9 @@ void ServerApp::export_io_stats(Shard& shard) {
 }
 
 bool ServerApp::prepare_to_sleep() {
+  // Holding the publishers back: events in the inbox are not work until acknowledgements (a
+  // datagram) or the hold's deadline wake the shard.
+  if (!holding_.empty()) return true;
   inbox_.sleeping.store(true, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (inbox_.queue.size_approx() > 0) {

@@ -49,6 +49,7 @@ struct ServerMetrics {
   metrics::Counter& slow_consumer_closes;
   metrics::Counter& resumed_events;
   metrics::Counter& back_pressure;
+  metrics::Counter& back_pressure_timeouts;
   metrics::Counter& datagrams_received;
   metrics::Counter& datagrams_sent;
   metrics::Counter& bytes_received;
@@ -98,6 +99,7 @@ class ServerApp final : public ShardApp {
   void on_round(Shard& shard, uint64_t now) override;
   bool prepare_to_sleep() override;
   void woke_up() override;
+  uint64_t next_deadline() override;
 
   // Shutdown, step 1: GOAWAY to every native session.
   void send_goaway(uint64_t retry_after_ms);
@@ -119,6 +121,11 @@ class ServerApp final : public ShardApp {
   void deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
   bool send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame, size_t size);
   void catch_up(Session& s);
+  // kBackPressure: `s` is over its bound; true while it may still hold the publishers back.
+  bool hold_for(Session& s);
+  // Releases subscribers that drained (or held too long); true when none holds any more.
+  bool update_holding();
+  uint64_t back_pressure_timeout_ns() const;
   bool handle_control(Session& s, std::span<const uint8_t> data, bool fin);
   bool handle_frame(Session& s, const wire::Frame& frame);
   bool handle_hello(Session& s, const wire::HelloFrame& hello);
@@ -145,6 +152,8 @@ class ServerApp final : public ShardApp {
   std::vector<uint32_t> free_ids_;
   size_t live_sessions_ = 0;
   std::vector<Session*> catching_up_;
+  std::vector<Session*> holding_;  // kBackPressure: subscribers over their bound
+  uint64_t now_ = 0;               // the current round's time
   std::vector<PublishedEvent> batch_;
   wire::LegacyDecoder legacy_decoder_;
   metrics::Shard cell_;

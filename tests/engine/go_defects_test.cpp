@@ -11,30 +11,12 @@ namespace {
 
 using testing::client_config_for;
 using testing::eventually;
+using testing::Gate;
 using testing::Recorder;
 using testing::test_server_config;
 
 const std::vector<std::string> kTopics = {"ride.1.location", "ride.2.location", "ride.1.status",
                                           "chat.room"};
-
-// A handler that blocks until released: the client stops reading, its receive window fills,
-// and the server's queue for it grows.
-struct Gate {
-  std::mutex m;
-  std::condition_variable cv;
-  bool open = false;
-  void wait() {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return open; });
-  }
-  void release() {
-    {
-      std::lock_guard lock(m);
-      open = true;
-    }
-    cv.notify_all();
-  }
-};
 
 std::unique_ptr<Client> make_client(Server& server, ClientHandlers handlers,
                                     std::vector<std::string> topics = {"chat.room"}) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -66,6 +67,25 @@ struct Recorder {
       if (e.code == code && e.topic == topic) return true;
     }
     return false;
+  }
+};
+
+// A handler that blocks until released: the client stops reading, its receive window fills,
+// and the server's queue for it grows.
+struct Gate {
+  std::mutex m;
+  std::condition_variable cv;
+  bool open = false;
+  void wait() {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(m);
+      open = true;
+    }
+    cv.notify_all();
   }
 };
 
