@@ -139,6 +139,11 @@ int main(int argc, char** argv) {
   app.add_option("--slow-consumer-bytes", s.slow_consumer_bytes,
                  "in-process qsse server: queued + unacknowledged bytes per subscriber before "
                  "it drops (GAP); default: the engine's, or 256 MiB with --qsse-window");
+  app.add_option("--policy", s.policy,
+                 "in-process qsse server's slow-consumer policy: drop (GAP), close, or "
+                 "backpressure (publish() is refused while a subscriber is over its bound)")
+      ->check(CLI::IsMember({"drop", "close", "backpressure"}))
+      ->capture_default_str();
   app.add_option("--shards", s.shards, "in-process qsse server shards")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();

@@ -274,8 +274,9 @@ void write_report(const std::string& path, const std::string& stem, const Matrix
 
   md << "Systems: **qsse** = in-process qsse server, publishers held to the same window as NATS "
         "(`--qsse-window`, so both run under the same flow control); **NATS** = nats-server, "
-        "windowed publishers; **qsse native** = qsse with only its own back-pressure "
-        "(PublishStatus::kBackPressure), the tool's default. Integrity columns: lost (ids "
+        "windowed publishers; **qsse native** = qsse with only its own end-to-end flow control "
+        "(`--policy backpressure`: SlowConsumerPolicy::kBackPressure, publish() returns "
+        "kBackPressure while a subscriber is over its bound). Integrity columns: lost (ids "
         "skipped, incl. GAP) / out of order / undelivered at the end / errors, summed over "
         "repetitions.\n\n";
 
@@ -462,6 +463,7 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
                                          "--io",
                                          base.io_backend};
         if (pt.wildcard) args.push_back("--wildcard");
+        if (native) args.insert(args.end(), {"--policy", "backpressure"});
         if (!native) {
           args.insert(args.end(), {"--window", std::to_string(base.window), "--qsse-window"});
           if (o.compare_nats) args.insert(args.end(), {"--compare", "nats"});

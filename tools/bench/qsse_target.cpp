@@ -354,6 +354,9 @@ class QsseTarget final : public Target {
         config.slow_consumer_bytes = kWindowedSlowConsumerBytes;
       }
       slow_consumer_bytes_ = config.slow_consumer_bytes;
+      config.slow_consumer_policy = s.policy == "close"          ? SlowConsumerPolicy::kClose
+                                    : s.policy == "backpressure" ? SlowConsumerPolicy::kBackPressure
+                                                                 : SlowConsumerPolicy::kDropWithGap;
       const std::vector<pid_t> before = list_threads();
       auto server = Server::create("127.0.0.1:0", topics_, config);
       if (!server) return fail(server.error());
@@ -474,7 +477,8 @@ class QsseTarget final : public Target {
       text += "; " + std::to_string(lost) + " subscriber(s) lost, first: " + first_error();
     if (server_ != nullptr) {
       text += "; server in-process, " + std::to_string(scenario_.shards) +
-              " shard(s), slow_consumer_bytes " + std::to_string(slow_consumer_bytes_);
+              " shard(s), slow_consumer_bytes " + std::to_string(slow_consumer_bytes_) +
+              ", policy " + scenario_.policy;
       const ServerStats stats = server_->stats();
       text += "; server: " + std::to_string(stats.events_dropped) +
               " event copies dropped for slow consumers, " + std::to_string(stats.back_pressure) +

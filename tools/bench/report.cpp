@@ -288,6 +288,7 @@ bool write_json(const std::string& path, const Scenario& s, const RunContext& co
   j.value("qsse_window", s.qsse_window);
   j.value("shards", uint64_t{s.shards});
   j.value("slow_consumer_bytes", uint64_t{s.slow_consumer_bytes});
+  j.value("policy", s.policy);
   j.value("io_backend", s.io_backend);
   j.value("connect", s.connect);
   j.close('}');
