@@ -101,11 +101,15 @@ class DatagramIo {
   virtual bool gso() const = 0;
 };
 
+// Every backend receives datagrams of up to this many bytes (with GRO, coalesced runs of them up
+// to 64 KiB); QUIC's path MTU discovery probes no larger (quic::kMaxRxUdpPayload).
+inline constexpr size_t kMaxDatagram = 16'384;
+
 struct UdpOptions {
-  Address bind;                 // address to bind; port 0 picks an ephemeral port
-  bool reuse_port = false;      // SO_REUSEPORT, for one socket per shard
-  bool gso = true;              // use UDP_SEGMENT when the kernel supports it
-  bool gro = true;              // use UDP_GRO when the kernel supports it
+  Address bind;                  // address to bind; port 0 picks an ephemeral port
+  bool reuse_port = false;       // SO_REUSEPORT, for one socket per shard
+  bool gso = true;               // use UDP_SEGMENT when the kernel supports it
+  bool gro = true;               // use UDP_GRO when the kernel supports it
   int socket_buffer = 32 << 20;  // SO_RCVBUF/SO_SNDBUF request (forced when permitted)
 };
 

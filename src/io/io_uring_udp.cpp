@@ -48,8 +48,8 @@ class IoUringUdp final : public DatagramIo {
         local_(socket.local),
         gso_(socket.gso),
         gro_(socket.gro),
-        recv_buffer_size_(socket.gro ? 65536 + 512 : 2048 + 512),
-        recv_buffer_count_(socket.gro ? 128 : 1024) {}
+        recv_buffer_size_(socket.gro ? 65536 + 512 : kMaxDatagram + 512),
+        recv_buffer_count_(socket.gro ? 128 : 256) {}
 
   ~IoUringUdp() override {
     if (ring_ready_) {

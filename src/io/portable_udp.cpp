@@ -19,7 +19,7 @@ namespace {
 
 constexpr size_t kBatch = 64;
 constexpr size_t kGroBufferSize = 65536;
-constexpr size_t kPlainBufferSize = 2048;
+constexpr size_t kPlainBufferSize = kMaxDatagram + 512;
 
 class PortableUdp final : public DatagramIo {
  public:

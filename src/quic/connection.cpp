@@ -94,6 +94,15 @@ void Connection::fill_settings(ngtcp2_settings& settings, Timestamp now) const {
   settings.cc_algo = t.congestion_control;
   settings.max_tx_udp_payload_size = t.max_tx_udp_payload;
   settings.no_pmtud = t.path_mtu_discovery ? 0 : 1;
+  // Largest first (a success ends the search); those above our maximum are skipped, and in a
+  // descending list what remains is a suffix.
+  static constexpr uint16_t kPathMtuProbes[] = {16'000, 8'952, 1'472, 1'452, 1'392};
+  size_t first = 0;
+  while (first < std::size(kPathMtuProbes) && kPathMtuProbes[first] > t.max_tx_udp_payload) {
+    ++first;
+  }
+  settings.pmtud_probes = kPathMtuProbes + first;
+  settings.pmtud_probeslen = std::size(kPathMtuProbes) - first;
   settings.handshake_timeout = t.handshake_timeout;
   settings.max_window = t.max_data * 4;
   settings.max_stream_window = t.max_stream_data * 4;
@@ -102,6 +111,7 @@ void Connection::fill_settings(ngtcp2_settings& settings, Timestamp now) const {
 void Connection::fill_transport_params(ngtcp2_transport_params& params) const {
   ngtcp2_transport_params_default(&params);
   const TransportSettings& t = config_.transport;
+  params.max_udp_payload_size = kMaxRxUdpPayload;
   params.initial_max_data = t.max_data;
   params.initial_max_stream_data_bidi_local = t.max_stream_data;
   params.initial_max_stream_data_bidi_remote = t.max_stream_data;
@@ -352,7 +362,9 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
   const size_t path_max = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
   const size_t payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
   const size_t quantum = ngtcp2_conn_get_send_quantum(conn_);
-  size_t max_packets = std::clamp<size_t>(quantum / payload, 1, kMaxBurstPackets);
+  // Packets are path_max long (a PMTUD probe is the exception, and ends the burst); each write
+  // call still needs room for `payload`, the largest probe.
+  size_t max_packets = std::clamp<size_t>(quantum / path_max, 1, kMaxBurstPackets);
 
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
@@ -363,7 +375,9 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
     const size_t room = out.size() - offset;
     if (room < payload) break;
     uint8_t* dest = out.data() + offset;
-    const size_t dest_len = std::min(room, path_max);
+    // ngtcp2 sizes ordinary packets to the discovered path MTU by itself; the room beyond it is
+    // what lets it write a probe.
+    const size_t dest_len = std::min(room, payload);
 
     SendStream* stream = next_ready_stream();
     int64_t stream_id = -1;
