@@ -162,6 +162,9 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
       static_cast<uint64_t>(config.worker.cleaning_interval.count()) * quic::kMillisecond;
   endpoint.transport.max_streams_bidi = 1;  // the control stream
   endpoint.transport.max_streams_uni = 1;   // the legacy offer
+  // Subscribers send acknowledgements and small control frames: ask them for Ethernet-sized
+  // datagrams, so no connection keeps a 16 KB decryption buffer for their PMTUD probes.
+  endpoint.transport.max_rx_udp_payload = 1'472;
   if (getrandom(endpoint.static_secret.data(), endpoint.static_secret.size(), 0) !=
       static_cast<ssize_t>(endpoint.static_secret.size())) {
     return fail(std::string("qsse server: no randomness for the static secret"));

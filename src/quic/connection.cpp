@@ -111,7 +111,7 @@ void Connection::fill_settings(ngtcp2_settings& settings, Timestamp now) const {
 void Connection::fill_transport_params(ngtcp2_transport_params& params) const {
   ngtcp2_transport_params_default(&params);
   const TransportSettings& t = config_.transport;
-  params.max_udp_payload_size = kMaxRxUdpPayload;
+  params.max_udp_payload_size = t.max_rx_udp_payload;
   params.initial_max_data = t.max_data;
   params.initial_max_stream_data_bidi_local = t.max_stream_data;
   params.initial_max_stream_data_bidi_remote = t.max_stream_data;
@@ -320,17 +320,15 @@ size_t Connection::write_close(std::span<uint8_t> out, Timestamp now) {
     if (ngtcp2_conn_in_closing_period(conn_) || ngtcp2_conn_in_draining_period(conn_)) {
       return 0;
     }
-    close_packet_.resize(std::max<size_t>(max_udp_payload(), NGTCP2_MAX_UDP_PAYLOAD_SIZE));
+    // Built in `out` and kept at its exact size (thousands of connections may be closing).
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi{};
-    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, close_packet_.data(),
-                                                        close_packet_.size(), &ccerr_, now);
-    if (n <= 0) {
-      close_packet_.clear();
-      return 0;
-    }
-    close_packet_.resize(static_cast<size_t>(n));
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, out.data(),
+                                                        out.size(), &ccerr_, now);
+    if (n <= 0) return 0;
+    close_packet_.assign(out.data(), out.data() + n);
+    return static_cast<size_t>(n);
   }
   if (out.size() < close_packet_.size()) return 0;
   std::memcpy(out.data(), close_packet_.data(), close_packet_.size());
@@ -355,7 +353,7 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
     if (out.size() < held_packet_.size()) return burst;
     std::memcpy(out.data(), held_packet_.data(), held_packet_.size());
     burst = {held_packet_.size(), held_packet_.size(), 1};
-    held_packet_.clear();
+    std::vector<uint8_t>().swap(held_packet_);  // probes are rare: keep no 16 KB per connection
     return burst;
   }
 

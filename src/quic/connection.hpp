@@ -69,6 +69,10 @@ struct TransportSettings {
   // jumbo frames, then Ethernet. Fewer, larger packets cut the per-packet work (headers, AEAD
   // setup, acknowledgements) on both ends.
   size_t max_tx_udp_payload = 16'000;
+  // Largest UDP payload the peer may send us (our max_udp_payload_size transport parameter, at
+  // most kMaxRxUdpPayload). ngtcp2 keeps a decryption buffer as large as the largest packet
+  // received, per connection: an endpoint that mostly receives acknowledgements asks for less.
+  size_t max_rx_udp_payload = kMaxRxUdpPayload;
   bool path_mtu_discovery = true;
   ngtcp2_cc_algo congestion_control = NGTCP2_CC_ALGO_CUBIC;
 };
