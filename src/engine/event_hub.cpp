@@ -87,10 +87,12 @@ PublishResult EventHub::publish(std::string_view topic_or_pattern, std::span<con
     // Small frames come out of this thread's slab: no allocation per event, and one shared
     // reference count per slab for the shards' retains and releases.
     thread_local quic::SlabAllocator slabs;
-    event.frame = slabs.allocate(wire::event_size(topic.size(), wire::kVarintMax, data.size()));
+    const size_t room = wire::event_size(topic.size(), wire::kVarintMax, data.size());
+    event.frame = slabs.allocate(room);
     event.id = counters_[t].next_id.fetch_add(1, std::memory_order_relaxed);
-    auto written = wire::encode_event(std::span<uint8_t>(event.frame.data(), event.frame.size()),
-                                      topic, event.id, data);
+    auto written =
+        wire::encode_event(std::span<uint8_t>(event.frame.data(), room), topic, event.id, data);
+    slabs.shrink_last(*written);
     event.frame_size = static_cast<uint32_t>(*written);
     event.payload_offset = static_cast<uint32_t>(event.frame_size - data.size());
     for (auto& inbox : inboxes_) inbox->queue.enqueue(event);

@@ -530,10 +530,20 @@ Result<void, Connection::StreamError> Connection::send(int64_t stream_id, Buffer
   }
   if (stream->fin_requested) return fail(StreamError::kFinished);
   if (length == 0) return {};
-  stream->slices.push_back(Slice{std::move(buffer), static_cast<uint32_t>(offset),
-                                 static_cast<uint32_t>(offset + length)});
   stream->queued += length;
   buffered_bytes_ += length;
+  // Bytes that continue the last queued range in the same slab (consecutive events) extend it:
+  // one range, one ngtcp2 vector, one release for a whole run. Only while that range still
+  // has unsent bytes, since sent ranges are done growing.
+  if (stream->has_unsent()) {
+    Slice& last = stream->slices.back();
+    if (last.buffer.same_slab(buffer) && last.buffer.data() + last.end == buffer.data() + offset) {
+      last.end += static_cast<uint32_t>(length);
+      return {};
+    }
+  }
+  stream->slices.push_back(Slice{std::move(buffer), static_cast<uint32_t>(offset),
+                                 static_cast<uint32_t>(offset + length)});
   return {};
 }
 

@@ -9,12 +9,15 @@
 //
 // Two kinds of buffer, one handle:
 //  * standalone: one allocation [SharedBuffer][bytes], its own reference count;
-//  * slice of a slab: a SlabAllocator carves small buffers out of kSlabBytes-aligned slabs, and
-//    every reference to any slice counts on the slab. Publishing many small events then costs
-//    no allocation per event, and retaining or releasing a slice touches the slab's one header
-//    line (hot in the releasing shard's cache) instead of a cold line per event. The price: a
-//    slice keeps its whole slab (kSlabBytes) alive. Holders that keep a few buffers for a long
-//    time (a per-topic history) should keep copies (BufferRef::copy_of), not slices.
+//  * slice of a slab: a SlabAllocator carves small buffers out of kSlabBytes-aligned slabs, back
+//    to back with no header and no padding, and every reference to any slice counts on the
+//    slab. Publishing many small events then costs no allocation per event; retaining or
+//    releasing a slice touches the slab's one header line (hot in the releasing shard's cache)
+//    instead of a cold line per event; and consecutive slices are contiguous bytes, so a send
+//    queue can hold a run of events as one range (Connection::send merges them). A slice does
+//    not know its size: its holder does (BufferRef::size() is 0). The price: a slice keeps its
+//    whole slab (kSlabBytes) alive. Holders that keep a few buffers for a long time (a
+//    per-topic history) should keep copies (BufferRef::copy_of), not slices.
 //
 // Thread safety: reference counting is atomic, so BufferRefs to one buffer may be copied and
 // dropped on different threads. The bytes must not be modified once shared. A SlabAllocator
@@ -34,10 +37,10 @@ namespace qsse::quic {
 class BufferRef;
 
 inline constexpr size_t kSlabBytes = 16 << 10;  // slab size and alignment
-inline constexpr size_t kMaxSliceBytes = 2048;   // larger buffers are standalone
+inline constexpr size_t kMaxSliceBytes = 2048;  // larger buffers are standalone
 
-// The header in front of a buffer's bytes. For a slab, the header at its start holds the count
-// of every slice's references; a slice's own header holds only its size.
+// The header in front of a standalone buffer's bytes, and at the start of a slab (whose count
+// is that of every reference to any of its slices).
 class SharedBuffer {
  public:
   SharedBuffer(const SharedBuffer&) = delete;
@@ -77,7 +80,7 @@ class BufferRef {
   static BufferRef allocate(size_t size) {
     void* block = std::malloc(sizeof(SharedBuffer) + size);
     if (block == nullptr) throw std::bad_alloc();
-    return BufferRef(new (block) SharedBuffer(1, size), false);
+    return BufferRef(new (block) SharedBuffer(1, size));
   }
   // Allocates a standalone buffer holding a copy of `bytes`.
   static BufferRef copy_of(std::span<const uint8_t> bytes) {
@@ -100,27 +103,33 @@ class BufferRef {
 
   explicit operator bool() const noexcept { return bits_ != 0; }
   // Writable only by the creator, before the buffer is shared (see the ownership rule above).
-  uint8_t* data() noexcept { return header()->data(); }
-  const uint8_t* data() const noexcept { return header()->data(); }
-  size_t size() const noexcept { return bits_ != 0 ? header()->size() : 0; }
+  uint8_t* data() noexcept { return is_slice() ? slice_data() : header()->data(); }
+  const uint8_t* data() const noexcept { return is_slice() ? slice_data() : header()->data(); }
+  // A standalone buffer's size; 0 for a slice (its holder keeps the size) and when empty.
+  size_t size() const noexcept { return bits_ != 0 && !is_slice() ? header()->size() : 0; }
   std::span<const uint8_t> bytes() const noexcept { return {data(), size()}; }
   // True for a slice of a slab (it keeps the whole slab alive).
   bool is_slice() const noexcept { return (bits_ & kSliceTag) != 0; }
+  // True if both are slices of one slab: then any bytes between them are alive as long as
+  // either reference is.
+  bool same_slab(const BufferRef& other) const noexcept {
+    return is_slice() && other.is_slice() && owner() == other.owner();
+  }
 
  private:
   friend class SlabAllocator;
-  static constexpr uintptr_t kSliceTag = 1;
+  // User-space addresses never have the top bit set; a slice's address is any byte.
+  static constexpr uintptr_t kSliceTag = uintptr_t{1} << 63;
 
-  BufferRef(SharedBuffer* header, bool slice)
-      : bits_(reinterpret_cast<uintptr_t>(header) | (slice ? kSliceTag : 0)) {}
-  SharedBuffer* header() const noexcept {
-    return reinterpret_cast<SharedBuffer*>(bits_ & ~kSliceTag);
-  }
+  explicit BufferRef(SharedBuffer* header) : bits_(reinterpret_cast<uintptr_t>(header)) {}
+  explicit BufferRef(uint8_t* slice) : bits_(reinterpret_cast<uintptr_t>(slice) | kSliceTag) {}
+  SharedBuffer* header() const noexcept { return reinterpret_cast<SharedBuffer*>(bits_); }
+  uint8_t* slice_data() const noexcept { return reinterpret_cast<uint8_t*>(bits_ & ~kSliceTag); }
   // Where the reference count lives: the buffer itself, or the slab a slice was carved from
   // (found from the address alone, so releasing never reads the slice's cold header).
   SharedBuffer* owner() const noexcept {
-    return reinterpret_cast<SharedBuffer*>(is_slice() ? bits_ & ~(uintptr_t{kSlabBytes} - 1)
-                                                      : bits_);
+    return reinterpret_cast<SharedBuffer*>(
+        is_slice() ? bits_ & ~kSliceTag & ~(uintptr_t{kSlabBytes} - 1) : bits_);
   }
 
   uintptr_t bits_ = 0;
@@ -138,16 +147,23 @@ class SlabAllocator {
   SlabAllocator& operator=(const SlabAllocator&) = delete;
   ~SlabAllocator() { close(); }
 
-  // `size` uninitialised bytes with one reference. Throws std::bad_alloc like
-  // BufferRef::allocate.
+  // `size` uninitialised bytes with one reference, right after the previous slice when they
+  // fit in the open slab. Throws std::bad_alloc like BufferRef::allocate.
   BufferRef allocate(size_t size) {
+    last_size_ = 0;
     if (size > kMaxSliceBytes) return BufferRef::allocate(size);
-    const size_t need = (sizeof(SharedBuffer) + size + 15) & ~size_t{15};
-    if (slab_ == nullptr || used_ + need > kSlabBytes) open();
-    auto* slice = new (reinterpret_cast<uint8_t*>(slab_) + used_) SharedBuffer(0, size);
-    used_ += need;
+    if (slab_ == nullptr || used_ + size > kSlabBytes || used_ == kSlabBytes) open();
+    uint8_t* slice = reinterpret_cast<uint8_t*>(slab_) + used_;
+    used_ += size;
+    last_size_ = size;
     ++carved_;
-    return BufferRef(slice, true);
+    return BufferRef(slice);
+  }
+  // The buffer allocate() just returned needs only its first `used` bytes: the rest goes to
+  // the next slice (so that consecutive slices stay contiguous). No effect on a standalone one.
+  void shrink_last(size_t used) {
+    if (used < last_size_) used_ -= last_size_ - used;
+    last_size_ = 0;
   }
   // Slabs this allocator has opened so far.
   uint64_t slabs_opened() const { return slabs_opened_; }
@@ -171,6 +187,7 @@ class SlabAllocator {
 
   SharedBuffer* slab_ = nullptr;
   size_t used_ = 0;
+  size_t last_size_ = 0;  // of the latest slice, while it may still shrink
   int64_t carved_ = 0;
   uint64_t slabs_opened_ = 0;
 };
