@@ -37,6 +37,7 @@ class Shard::Observer final : public quic::ConnectionObserver {
   }
   void on_streams_available(quic::Connection& c) override { shard_.app_->on_streams_available(c); }
   void on_closed(quic::Connection& c) override {
+    shard_.reap_due_ = true;
     shard_.forget(c);
     shard_.app_->on_closed(c);
   }
@@ -142,8 +143,14 @@ size_t Shard::do_work() {
   now = io::monotonic_ns();
   work += fire_timers(now);
   work += flush(now);
-  if (endpoint_ != nullptr) endpoint_->reap();
-  reap_clients();
+  // Reaping walks every connection: only after one closed (or once a second, in case one
+  // closed without telling), not every round.
+  if (reap_due_ || now - last_reap_ > 1'000'000'000) {
+    if (endpoint_ != nullptr) endpoint_->reap();
+    reap_clients();
+    reap_due_ = false;
+    last_reap_ = now;
+  }
   return work;
 }
 

@@ -159,6 +159,8 @@ class Shard {
 
   std::unordered_set<quic::Connection*> live_;
   std::vector<quic::Connection*> dirty_;
+  bool reap_due_ = false;  // a connection closed: reap at the end of the round
+  uint64_t last_reap_ = 0;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
 
   // Outgoing bursts of one round, written into `tx_buffer_` and sent with one send() call.
