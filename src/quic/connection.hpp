@@ -32,6 +32,7 @@
 
 #include <qsse/result.hpp>
 
+#include "quic/block_pool.hpp"
 #include "quic/shared_buffer.hpp"
 #include "quic/tls.hpp"
 
@@ -255,7 +256,7 @@ class Connection {
   // slice with bytes not yet handed to ngtcp2, `unsent_offset` the position inside it.
   struct SendStream {
     int64_t id = 0;
-    std::deque<Slice> slices;
+    std::deque<Slice, PooledAllocator<Slice>> slices;
     size_t unsent = 0;
     uint32_t unsent_offset = 0;
     uint64_t acked_offset = 0;  // stream offset of slices.front().begin
