@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
                "per-subscriber allowance, unless --slow-consumer-bytes)");
   app.add_option("--slow-consumer-bytes", s.slow_consumer_bytes,
                  "in-process qsse server: queued + unacknowledged bytes per subscriber before "
-                 "it drops (GAP); default: the engine's, or 256 MiB with --qsse-window");
+                 "the --policy applies; default: the engine's, or 256 MiB with --qsse-window");
   app.add_option("--policy", s.policy,
                  "in-process qsse server's slow-consumer policy: drop (GAP), close, or "
                  "backpressure (publish() is refused while a subscriber is over its bound)")

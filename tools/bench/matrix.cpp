@@ -14,6 +14,10 @@
 namespace qsse::bench {
 namespace {
 
+// "qsse native" runs: the per-subscriber bound under SlowConsumerPolicy::kBackPressure, sized
+// for latency (the engine default, 8 MiB, lets 1,000 subscribers queue 8 GiB between them).
+constexpr size_t kNativeSlowConsumerBytes = 1 << 20;
+
 struct Point {
   size_t payload;
   size_t subscribers;
@@ -275,8 +279,10 @@ void write_report(const std::string& path, const std::string& stem, const Matrix
   md << "Systems: **qsse** = in-process qsse server, publishers held to the same window as NATS "
         "(`--qsse-window`, so both run under the same flow control); **NATS** = nats-server, "
         "windowed publishers; **qsse native** = qsse with only its own end-to-end flow control "
-        "(`--policy backpressure`: SlowConsumerPolicy::kBackPressure, publish() returns "
-        "kBackPressure while a subscriber is over its bound). Integrity columns: lost (ids "
+        "(`--policy backpressure --slow-consumer-bytes 1048576`: "
+        "SlowConsumerPolicy::kBackPressure, "
+        "publish() returns kBackPressure while a subscriber has more than 1 MiB queued; the "
+        "server's inbox still holds up to 65,536 events). Integrity columns: lost (ids "
         "skipped, incl. GAP) / out of order / undelivered at the end / errors, summed over "
         "repetitions.\n\n";
 
@@ -463,7 +469,10 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
                                          "--io",
                                          base.io_backend};
         if (pt.wildcard) args.push_back("--wildcard");
-        if (native) args.insert(args.end(), {"--policy", "backpressure"});
+        if (native) {
+          args.insert(args.end(), {"--policy", "backpressure", "--slow-consumer-bytes",
+                                   std::to_string(kNativeSlowConsumerBytes)});
+        }
         if (!native) {
           args.insert(args.end(), {"--window", std::to_string(base.window), "--qsse-window"});
           if (o.compare_nats) args.insert(args.end(), {"--compare", "nats"});
