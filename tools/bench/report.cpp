@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "../cli/text_format.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -184,32 +186,6 @@ void print_table(const Scenario& s, const std::vector<RunResult>& runs, std::FIL
   }
 }
 
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char u[8];
-          std::snprintf(u, sizeof(u), "\\u%04x", c);
-          out += u;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 namespace {
 
 // A minimal JSON writer: objects and arrays nest, commas are placed automatically.
@@ -228,7 +204,9 @@ class Json {
   }
   void value(const char* key, const std::string& v) {
     comma();
-    std::fprintf(out_, "\"%s\": \"%s\"", key, json_escape(v).c_str());
+    std::string quoted;
+    cli::append_json_string(quoted, v);
+    std::fprintf(out_, "\"%s\": %s", key, quoted.c_str());
   }
   void value(const char* key, double v) {
     comma();

@@ -44,7 +44,6 @@ int run_process(const std::vector<std::string>& argv, const std::string& output_
 // stdout of a short command (git), trimmed; empty on failure.
 std::string capture(const std::vector<std::string>& argv);
 
-std::string json_escape(const std::string& text);
 std::string describe(const Scenario& scenario);  // "K=10 on 1 topic, 64 B, rate max, P=1"
 
 }  // namespace qsse::bench

@@ -32,7 +32,7 @@ struct Scenario {
   size_t shards = 1;
   // ServerConfig::slow_consumer_bytes. 0: with qsse_window 256 MiB (what nats-server gets as
   // max_pending, so the window and not the drop policy governs both), else the engine default.
-  size_t slow_consumer_bytes = 0;   // in-process server shards
+  size_t slow_consumer_bytes = 0;  // in-process server shards
   // ServerConfig::slow_consumer_policy: drop (GAP), close, or backpressure (hold publishers).
   std::string policy = "drop";
   std::string io_backend = "auto";  // auto, io_uring, portable (server and client shards)
