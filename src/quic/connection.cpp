@@ -15,8 +15,9 @@ namespace {
 
 // Up to this many slices go into one ngtcp2_conn_writev_stream call.
 constexpr size_t kMaxVecs = 16;
-// TLS alert no_application_protocol, reported as a CRYPTO_ERROR transport code.
+// TLS alerts we raise ourselves, reported as CRYPTO_ERROR transport codes (0x100 + alert).
 constexpr uint8_t kAlertNoApplicationProtocol = 120;
+constexpr uint8_t kAlertUnexpectedMessage = 10;
 
 void fill_random(uint8_t* dest, size_t length) {
   while (length > 0) {
@@ -63,7 +64,7 @@ void Connection::fill_callbacks(ngtcp2_callbacks& cb) const {
   std::memset(&cb, 0, sizeof(cb));
   cb.client_initial = ngtcp2_crypto_client_initial_cb;
   cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb.recv_crypto_data = on_recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
   cb.decrypt = ngtcp2_crypto_decrypt_cb;
   cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -223,6 +224,7 @@ void Connection::read_datagram(const PathAddresses& path, std::span<const uint8_
   int rc = ngtcp2_conn_read_pkt(conn_, &p, &pi, datagram.data(), datagram.size(), now);
   if (rc == 0) {
     read_any_ = true;
+    if (is_server_ && handshake_done_ && ssl_ != nullptr) release_tls_session();
     return;
   }
   if (!read_any_ && is_server_ && rc != NGTCP2_ERR_CRYPTO) {
@@ -251,7 +253,9 @@ void Connection::read_datagram(const PathAddresses& path, std::span<const uint8_
       uint8_t alert = ngtcp2_conn_get_tls_alert(conn_);
       if (!close_requested_) {
         ngtcp2_ccerr_set_tls_alert(&ccerr_, alert, nullptr, 0);
-        close_reason_ = {CloseReason::Kind::kLocalTransport, alert, "TLS handshake failed"};
+        if (close_reason_.kind == CloseReason::Kind::kNone) {
+          close_reason_ = {CloseReason::Kind::kLocalTransport, alert, "TLS handshake failed"};
+        }
       }
       enter_closing(now);
       return;
@@ -579,10 +583,13 @@ PathAddresses Connection::path() const {
   return out;
 }
 
-std::string_view Connection::cipher_name() const {
-  if (ssl_ == nullptr || !handshake_done_) return {};
-  const char* name = wolfSSL_get_cipher_name(ssl_);
-  return name == nullptr ? std::string_view() : std::string_view(name);
+void Connection::release_tls_session() {
+  // Called outside ngtcp2's callbacks, after the packet that completed the handshake was
+  // processed: wolfSSL has written its last flight (session ticket included) into ngtcp2's
+  // buffers. Key updates use ngtcp2's own copy of the negotiated AEAD and hash, not the session.
+  ngtcp2_conn_set_tls_native_handle(conn_, nullptr);
+  wolfSSL_free(ssl_);
+  ssl_ = nullptr;
 }
 
 size_t Connection::max_udp_payload() const {
@@ -636,10 +643,28 @@ int Connection::on_handshake_completed_cb(ngtcp2_conn*, void* user_data) {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   c->alpn_.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  if (const char* cipher = wolfSSL_get_cipher_name(c->ssl_); cipher != nullptr) {
+    c->cipher_name_ = cipher;
+  }
   c->handshake_done_ = true;
   c->state_ = State::kEstablished;
   if (c->observer_ != nullptr) c->observer_->on_handshake_completed(*c);
   return 0;
+}
+
+int Connection::on_recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_encryption_level level,
+                                       uint64_t offset, const uint8_t* data, size_t datalen,
+                                       void* user_data) {
+  Connection* c = self(user_data);
+  if (c->ssl_ != nullptr) {
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, datalen, user_data);
+  }
+  // The session was released after the handshake: a client has no TLS message left to send
+  // (RFC 9001 §4.1.3: post-handshake messages other than ours are unexpected).
+  ngtcp2_conn_set_tls_alert(conn, kAlertUnexpectedMessage);
+  c->close_reason_ = {CloseReason::Kind::kLocalTransport, kAlertUnexpectedMessage,
+                      "TLS data after the handshake"};
+  return NGTCP2_ERR_CRYPTO;
 }
 
 int Connection::on_recv_stream_data_cb(ngtcp2_conn* conn, uint32_t flags, int64_t stream_id,

@@ -232,7 +232,11 @@ class Connection {
   std::string_view alpn() const { return alpn_; }
   const CloseReason& close_reason() const { return close_reason_; }
   // The TLS cipher suite in use (e.g. "TLS13-AES128-GCM-SHA256"); empty before the handshake.
-  std::string_view cipher_name() const;
+  std::string_view cipher_name() const { return cipher_name_; }
+  // Whether the wolfSSL session is still held. A server releases it (about 10 KB) once the
+  // handshake completed: QUIC derives later keys without TLS, and a client has nothing more to
+  // say in TLS (CRYPTO data after that closes the connection with unexpected_message).
+  bool holds_tls_session() const { return ssl_ != nullptr; }
   // Bytes queued plus bytes sent but not yet acknowledged, over all streams.
   uint64_t buffered_bytes() const { return buffered_bytes_; }
   uint64_t stream_buffered_bytes(int64_t stream_id) const;
@@ -283,10 +287,13 @@ class Connection {
   void enter_closing(Timestamp now);
   void enter_draining(Timestamp now);
   void record_peer_close();
+  void release_tls_session();
   size_t write_close(std::span<uint8_t> out, Timestamp now);
 
   // ngtcp2 callbacks.
   static int on_handshake_completed_cb(ngtcp2_conn*, void* user_data);
+  static int on_recv_crypto_data_cb(ngtcp2_conn*, ngtcp2_encryption_level level, uint64_t offset,
+                                    const uint8_t* data, size_t datalen, void* user_data);
   static int on_recv_stream_data_cb(ngtcp2_conn*, uint32_t flags, int64_t stream_id,
                                     uint64_t offset, const uint8_t* data, size_t datalen,
                                     void* user_data, void* stream_user_data);
@@ -317,6 +324,7 @@ class Connection {
   bool handshake_done_ = false;
   State state_ = State::kHandshaking;
   std::string alpn_;
+  std::string_view cipher_name_;  // wolfSSL's static name table outlives the session
   CloseReason close_reason_;
   ngtcp2_ccerr ccerr_{};
   bool read_any_ = false;           // a packet was processed successfully

@@ -57,7 +57,11 @@ struct ServerSender : ConnectionObserver {
   bool on_stream_data(Connection&, int64_t, std::span<const uint8_t>, bool) override {
     return true;
   }
-  void on_closed(Connection&) override { closed = true; }
+  void on_closed(Connection& c) override {
+    closed = true;
+    close_reason = c.close_reason();
+  }
+  CloseReason close_reason;
 };
 
 BufferRef make_payload(size_t size) {
@@ -274,6 +278,45 @@ TEST(QuicHandshake, KeyUpdateMidTransferKeepsDataIntact) {
   const auto& received = f.client_observer.data.begin()->second;
   ASSERT_EQ(received.size(), kSize);
   EXPECT_TRUE(std::equal(received.begin(), received.end(), f.server_observer.payload.data()));
+}
+
+// A server releases its wolfSSL session once the handshake completed (memory per idle
+// connection); what it reported stays, and data keeps flowing.
+TEST(QuicHandshake, ServerReleasesTlsSessionAfterHandshake) {
+  Fixture f;
+  f.server_observer.payload = make_payload(64 * 1024);
+  MemoryLink link(*f.server, /*seed=*/17);
+  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
+  ASSERT_TRUE(link.run_until([&] { return !f.client_observer.fin.empty(); }));
+  ASSERT_NE(f.server_observer.conn, nullptr);
+  EXPECT_FALSE(f.server_observer.conn->holds_tls_session());
+  EXPECT_TRUE(f.client->holds_tls_session()) << "a client keeps its session (tickets)";
+  EXPECT_EQ(f.server_observer.conn->alpn(), kAlpnNative);
+  EXPECT_NE(f.server_observer.conn->cipher_name().find("TLS13"), std::string_view::npos)
+      << f.server_observer.conn->cipher_name();
+  EXPECT_EQ(f.server_observer.conn->cipher_name(), f.client->cipher_name());
+  EXPECT_EQ(f.client_observer.data.begin()->second.size(), 64u * 1024);
+}
+
+// TLS bytes from a client after the handshake (in 1-RTT CRYPTO frames) reach a server that no
+// longer holds a session: it closes with CRYPTO_ERROR unexpected_message, not a crash.
+TEST(QuicHandshake, CryptoDataAfterHandshakeClosesWithUnexpectedMessage) {
+  Fixture f;
+  MemoryLink link(*f.server, /*seed=*/19);
+  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
+  ASSERT_TRUE(link.run_until([&] {
+    return f.server_observer.conn != nullptr && !f.server_observer.conn->holds_tls_session() &&
+           ngtcp2_conn_get_handshake_completed(f.client->native());
+  }));
+  static const uint8_t kStray[] = {0x18, 0x00, 0x00, 0x01, 0x00};  // a TLS KeyUpdate message
+  ASSERT_EQ(ngtcp2_conn_submit_crypto_data(f.client->native(), NGTCP2_ENCRYPTION_LEVEL_1RTT,
+                                           kStray, sizeof(kStray)),
+            0);
+  ASSERT_TRUE(link.run_until([&] { return f.client_observer.closed && f.server_observer.closed; },
+                             10 * kSecond));
+  EXPECT_EQ(f.server_observer.close_reason.reason, "TLS data after the handshake");
+  EXPECT_EQ(f.client->close_reason().kind, CloseReason::Kind::kPeerTransport);
+  EXPECT_EQ(f.client->close_reason().code, NGTCP2_CRYPTO_ERROR | 10u);
 }
 
 }  // namespace
