@@ -147,6 +147,13 @@ void print_table(const Scenario& s, const std::vector<RunResult>& runs, std::FIL
       {"peak RSS (server process)",
        [](const RunResult& r) { return r.server_peak_rss ? bytes_text(r.server_peak_rss) : "-"; },
        nullptr},
+      {"  per subscriber",
+       [&s](const RunResult& r) {
+         return r.server_peak_rss
+                    ? bytes_text(r.server_peak_rss / std::max<size_t>(1, s.subscribers))
+                    : "-";
+       },
+       nullptr},
       {"wire bytes in (subscribers)",
        [](const RunResult& r) { return bytes_text(r.wire_rx_bytes); },
        [](const RunResult& r) { return static_cast<double>(r.wire_rx_bytes); }},
