@@ -163,7 +163,7 @@ ServerApp::ServerApp(ServerShared& shared, size_t shard_index)
   for (uint32_t t = 0; t < topics_.size(); ++t) {
     topics_[t].lane = wire::lane_for_topic(shared.hub->topic_name(t), lanes);
   }
-  batch_.reserve(kInboxBatch);
+  batch_.resize(kInboxBatch);
 }
 
 ServerApp::~ServerApp() = default;
@@ -511,12 +511,12 @@ void ServerApp::on_round(Shard& shard, uint64_t now) {
   size_t batches = 0;
   if (update_holding()) {
     do {
-      batch_.resize(kInboxBatch);
+      // batch_ keeps kInboxBatch elements for good: sizing it per round constructed and
+      // destroyed 1,024 events each time, most of an idle round's work.
       taken = inbox_.queue.try_dequeue_bulk(batch_.begin(), kInboxBatch);
-      batch_.resize(taken);
       if (taken == 0) break;
       shared_.hub->released(shard_index_, taken);
-      for (PublishedEvent& event : batch_) {
+      for (PublishedEvent& event : std::span(batch_.data(), taken)) {
         TopicState& state = topics_[event.topic];
         if (event.id != state.next_id) {
           state.waiting.emplace(event.id, std::move(event));  // a predecessor is still on its way
@@ -530,7 +530,7 @@ void ServerApp::on_round(Shard& shard, uint64_t now) {
           ++state.next_id;
         }
       }
-      batch_.clear();
+      for (size_t i = 0; i < taken; ++i) batch_[i].frame = {};  // release the slabs now
     } while (taken == kInboxBatch && holding_.empty() && ++batches < kInboxBatchesPerRound);
   }
 
