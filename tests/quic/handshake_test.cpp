@@ -309,8 +309,8 @@ TEST(QuicHandshake, CryptoDataAfterHandshakeClosesWithUnexpectedMessage) {
            ngtcp2_conn_get_handshake_completed(f.client->native());
   }));
   static const uint8_t kStray[] = {0x18, 0x00, 0x00, 0x01, 0x00};  // a TLS KeyUpdate message
-  ASSERT_EQ(ngtcp2_conn_submit_crypto_data(f.client->native(), NGTCP2_ENCRYPTION_LEVEL_1RTT,
-                                           kStray, sizeof(kStray)),
+  ASSERT_EQ(ngtcp2_conn_submit_crypto_data(f.client->native(), NGTCP2_ENCRYPTION_LEVEL_1RTT, kStray,
+                                           sizeof(kStray)),
             0);
   ASSERT_TRUE(link.run_until([&] { return f.client_observer.closed && f.server_observer.closed; },
                              10 * kSecond));

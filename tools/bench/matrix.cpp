@@ -472,8 +472,7 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
         if (native) {
           args.insert(args.end(), {"--policy", "backpressure", "--slow-consumer-bytes",
                                    std::to_string(kNativeSlowConsumerBytes)});
-        }
-        if (!native) {
+        } else {
           args.insert(args.end(), {"--window", std::to_string(base.window), "--qsse-window"});
           if (o.compare_nats) args.insert(args.end(), {"--compare", "nats"});
           if (!base.nats_server.empty())
