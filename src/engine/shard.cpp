@@ -13,6 +13,8 @@ namespace {
 
 constexpr size_t kTxBufferSize = 2 << 20;
 constexpr size_t kMaxBurstBytes = quic::kMaxBurstPackets * 1500;
+// A GSO send carries at most this many bytes (one IPv4 UDP datagram's limit, with room to spare).
+constexpr size_t kMaxGsoBytes = 65'000;
 
 }  // namespace
 
@@ -194,7 +196,10 @@ void Shard::deliver(const io::Address& remote, const io::Address& local,
       }
     }
   }
-  if (endpoint_ == nullptr) return;
+  if (endpoint_ == nullptr) {
+    ++stats_.unroutable;
+    return;
+  }
   auto result = endpoint_->on_datagram(path, bytes, now, reply_);
   using Kind = quic::ServerEndpoint::DatagramResult::Kind;
   if (result.kind == Kind::kReplied) {
@@ -281,8 +286,7 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
     quic::Burst burst =
         conn.write(std::span<uint8_t>(tx_buffer_.data() + tx_used_, kMaxBurstBytes), now);
     if (burst.bytes == 0) break;
-    tx_bursts_.push_back(io::TxBurst{tx_buffer_.data() + tx_used_, burst.bytes, burst.segment_size,
-                                     remote_of(conn.path())});
+    queue_burst(tx_buffer_.data() + tx_used_, burst, remote_of(conn.path()));
     tx_used_ += burst.bytes;
   }
   if (bursts == config_.max_bursts_per_connection) mark_dirty(conn);  // more next round
@@ -291,6 +295,26 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
     return;
   }
   schedule(conn);
+}
+
+void Shard::queue_burst(const uint8_t* data, const quic::Burst& burst, const io::Address& remote) {
+  // Bursts of different connections to one peer address (a process that multiplexes many
+  // connections over one socket) become one GSO send when they line up: adjacent in tx_buffer_,
+  // the earlier one ending on a full segment, the same segment size. The kernel moves one
+  // buffer instead of one per datagram, and on loopback the peer receives it as one GRO batch.
+  if (!tx_bursts_.empty()) {
+    io::TxBurst& last = tx_bursts_.back();
+    const size_t segments = last.length / last.segment_size;
+    if (last.data + last.length == data && last.segment_size == burst.segment_size &&
+        last.length % last.segment_size == 0 &&
+        segments + burst.packets <= quic::kMaxBurstPackets &&
+        last.length + burst.bytes <= kMaxGsoBytes && last.remote == remote) {
+      last.length += burst.bytes;
+      ++stats_.bursts_joined;
+      return;
+    }
+  }
+  tx_bursts_.push_back(io::TxBurst{data, burst.bytes, burst.segment_size, remote});
 }
 
 Result<quic::Connection*, std::string> Shard::connect(

@@ -117,6 +117,8 @@ class Shard {
     uint64_t forwarded_out = 0;
     uint64_t forwarded_in = 0;
     uint64_t bursts_sent = 0;
+    uint64_t bursts_joined = 0;  // bursts sent as part of an earlier one to the same peer
+    uint64_t unroutable = 0;     // client-only shard: datagrams for no connection (dropped)
   };
   const Stats& stats() const { return stats_; }
 
@@ -140,6 +142,7 @@ class Shard {
   size_t fire_timers(uint64_t now);
   size_t flush(uint64_t now);
   void write_connection(quic::Connection& conn, uint64_t now);
+  void queue_burst(const uint8_t* data, const quic::Burst& burst, const io::Address& remote);
   void schedule(quic::Connection& conn);
   void forget(quic::Connection& conn);
   void reap_clients();

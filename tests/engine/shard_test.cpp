@@ -142,6 +142,56 @@ TEST(Shard, ForwardsDatagramsThatLandOnTheWrongShard) {
   EXPECT_GT(servers.shard(0).stats().forwarded_in, 0u);
 }
 
+// Datagrams of several connections to one peer address leave in one GSO send when they line
+// up; datagrams to different peers never share one (they would reach the wrong socket, whose
+// connections cannot decrypt them, and the transfers would stall).
+TEST(Shard, JoinsBurstsToOnePeerAcrossConnectionsAndNeverAcrossPeers) {
+  testing::TestTls tls;
+  const int kPeers = 4;
+  const int kPerPeer = 8;
+  const size_t kBytes = 256 * 1024;
+  SenderApp sender(kBytes);
+  ReceiverApp receiver(kBytes);
+  auto network = io::MemoryNetwork::create();
+  auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
+  ASSERT_TRUE(server_io.has_value());
+  const io::Address server_address = (*server_io)->local_address();
+  ShardGroup servers;
+  auto server = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
+                              &sender, std::move(*server_io));
+  ASSERT_TRUE(server.has_value());
+  servers.add(std::move(*server));
+  servers.start();
+  // Client shards are driven by this thread alone (the receiver app is not thread-safe).
+  std::vector<std::unique_ptr<Shard>> clients;
+  for (int p = 0; p < kPeers; ++p) {
+    auto io = network->open(*io::Address::parse("10.0.1." + std::to_string(p + 1) + ":4000"));
+    ASSERT_TRUE(io.has_value());
+    auto c = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr, &receiver,
+                           std::move(*io));
+    ASSERT_TRUE(c.has_value()) << c.error();
+    for (int i = 0; i < kPerPeer; ++i) ASSERT_TRUE((*c)->connect(server_address, tls.client));
+    clients.push_back(std::move(*c));
+  }
+  const uint64_t deadline = io::monotonic_ns() + 60'000'000'000ull;
+  while (receiver.complete.load() + receiver.short_streams.load() < kPeers * kPerPeer &&
+         receiver.corrupt.load() == 0 && io::monotonic_ns() < deadline) {
+    size_t work = 0;
+    for (auto& c : clients) work += c->do_work();
+    if (work == 0) clients[0]->io().wait(io::monotonic_ns() + 1'000'000);
+  }
+  servers.stop();
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(receiver.complete.load(), kPeers * kPerPeer);
+  EXPECT_GT(servers.shard(0).stats().bursts_joined, 0u) << "no data burst joined another";
+  uint64_t client_joined = 0;
+  for (auto& c : clients) {
+    client_joined += c->stats().bursts_joined;
+    EXPECT_EQ(c->stats().unroutable, 0u) << "a peer got datagrams of another peer's connections";
+  }
+  EXPECT_GT(client_joined, 0u) << "no acknowledgement joined another";
+}
+
 TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
   testing::TestTls tls;
   const int kConnections = 1000;
