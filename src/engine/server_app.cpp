@@ -385,12 +385,12 @@ void ServerApp::replay(Session& s, const wire::ResumeList& resume) {
       quic::BufferRef frame = encode_frame(gap);
       send_event_frame(s, topic, frame, frame.size());
     }
-    for (const PublishedEvent& event : state.history) {
-      if (event.id <= position.last_id) continue;
+    state.history.for_each([&](const PublishedEvent& event) {
+      if (event.id <= position.last_id) return;
       if (send_event_frame(s, topic, event.frame, event.frame_size)) {
         shared_.metrics->resumed_events.inc(cell_);
       }
-    }
+    });
   }
   if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
 }
@@ -548,14 +548,7 @@ void ServerApp::on_round(Shard& shard, uint64_t now) {
 
 void ServerApp::deliver(const PublishedEvent& event) {
   TopicState& state = topics_[event.topic];
-  if (shared_.config.history_window > 0) {
-    // History outlives the send queues: a slice here would pin its whole slab for as long as
-    // the topic stays quiet, so the history keeps its own compact copy.
-    state.history.push_back(PublishedEvent{
-        event.topic, event.frame_size, event.payload_offset, event.id,
-        event.frame.is_slice() ? quic::BufferRef::copy_of(event.bytes()) : event.frame});
-    if (state.history.size() > shared_.config.history_window) state.history.pop_front();
-  }
+  if (shared_.config.history_window > 0) state.history.push(event, shared_.config.history_window);
   // Who matches a topic changes only when subscriptions do: walk the trie once per change, not
   // once per event. (deliver_to never frees a session, so the list stays valid here.)
   if (state.matched_generation != trie_generation_) {

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +25,7 @@
 #include <qsse/config.hpp>
 #include <qsse/metrics.hpp>
 
+#include "engine/event_history.hpp"
 #include "engine/event_hub.hpp"
 #include "engine/shard.hpp"
 #include "pubsub/pattern_trie.hpp"
@@ -110,7 +110,7 @@ class ServerApp final : public ShardApp {
   struct TopicState {
     uint64_t next_id = 1;                        // next id this shard delivers
     std::map<uint64_t, PublishedEvent> waiting;  // arrived before their predecessor
-    std::deque<PublishedEvent> history;          // last history_window delivered events
+    EventHistory history;                        // last history_window delivered events
     uint32_t lane = 0;                           // lane_for_topic(name, lanes)
     std::vector<pubsub::SubscriberId> matched;   // sessions whose patterns cover the topic,
     uint64_t matched_generation = UINT64_MAX;    // as of this trie_generation_

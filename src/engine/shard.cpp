@@ -223,11 +223,11 @@ void Shard::schedule(quic::Connection& conn) {
   if (at != UINT64_MAX) timers_.push(Timer{at, &conn});
   // Lazy deletion leaves stale entries; rebuild when they dominate.
   if (timers_.size() > 4 * live_.size() + 1024) {
-    std::priority_queue<Timer, std::vector<Timer>, std::greater<>> fresh;
-    for (quic::Connection* c : live_) {
-      if (c->expiry() != UINT64_MAX) fresh.push(Timer{c->expiry(), c});
-    }
-    timers_.swap(fresh);
+    timers_.rebuild([&](std::vector<Timer>& fresh) {
+      for (quic::Connection* c : live_) {
+        if (c->expiry() != UINT64_MAX) fresh.push_back(Timer{c->expiry(), c});
+      }
+    });
   }
 }
 
@@ -254,10 +254,11 @@ size_t Shard::fire_timers(uint64_t now) {
 }
 
 size_t Shard::flush(uint64_t now) {
-  std::vector<quic::Connection*> round;
-  round.swap(dirty_);
+  // Both lists keep their capacity: marking and flushing allocate nothing in steady state.
+  flushing_.clear();
+  flushing_.swap(dirty_);
   size_t written = 0;
-  for (quic::Connection* conn : round) {
+  for (quic::Connection* conn : flushing_) {
     conn->write_pending = false;
     const size_t before = tx_bursts_.size();
     write_connection(*conn, now);

@@ -21,6 +21,7 @@
 
 #include <concurrentqueue.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -134,6 +135,17 @@ class Shard {
     quic::Connection* conn;
     bool operator>(const Timer& o) const { return at > o.at; }
   };
+  // A min-heap of timers that keeps its storage when rebuilt (no allocation once grown).
+  class TimerHeap : public std::priority_queue<Timer, std::vector<Timer>, std::greater<>> {
+   public:
+    // Replaces every entry with those `fill` appends to the vector it is given.
+    template <class F>
+    void rebuild(F&& fill) {
+      c.clear();
+      fill(c);
+      std::make_heap(c.begin(), c.end(), comp);
+    }
+  };
 
   Shard(const ShardConfig& config, ShardApp* app);
   void on_datagram(const io::RxDatagram& d, uint64_t now);
@@ -162,9 +174,10 @@ class Shard {
 
   std::unordered_set<quic::Connection*> live_;
   std::vector<quic::Connection*> dirty_;
-  bool reap_due_ = false;  // a connection closed: reap at the end of the round
+  std::vector<quic::Connection*> flushing_;  // flush(): the dirty list being written
+  bool reap_due_ = false;                    // a connection closed: reap at the end of the round
   uint64_t last_reap_ = 0;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  TimerHeap timers_;
 
   // Outgoing bursts of one round, written into `tx_buffer_` and sent with one send() call.
   std::vector<uint8_t> tx_buffer_;
