@@ -4,12 +4,16 @@
 //   BM_OneConnection/<backend>/<gso>:  64 MiB on one stream of one connection (bytes/s)
 //   BM_ManyConnections/<backend>/<gso>: 500 connections each receiving 128 KiB (datagrams/s)
 // backend: 0 = io_uring, 1 = portable; gso: 1 = on, 0 = off.
+//   BM_InboxPublishDrain/<shards>: EventHub::publish of 64-byte events (encode into the
+//     publisher's slab, reserve room in every shard's inbox, push one reference to each) and the
+//     shards' side (bulk dequeue in batches of 1,024, release), on one thread: items = events.
 //   build/bench/engine_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <thread>
 
 #include "../tests/engine/transfer_app.hpp"
+#include "engine/event_hub.hpp"
 #include "engine/shard.hpp"
 
 namespace {
@@ -81,6 +85,26 @@ void BM_ManyConnections(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kConnections * kBytes));
 }
 
+void BM_InboxPublishDrain(benchmark::State& state) {
+  const auto shards = static_cast<size_t>(state.range(0));
+  constexpr size_t kBatch = 1024;
+  engine::EventHub hub({"bench.topic"}, shards, 1 << 16, 1 << 20);
+  const std::vector<uint8_t> payload(64, 'x');
+  std::vector<engine::PublishedEvent> batch(kBatch);
+  for (auto _ : state) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      if (!hub.publish("bench.topic", payload).ok()) return state.SkipWithError("inbox full");
+    }
+    for (size_t shard = 0; shard < shards; ++shard) {
+      const size_t n = hub.inbox(shard).queue.try_dequeue_bulk(batch.begin(), kBatch);
+      if (n != kBatch) return state.SkipWithError("an event went missing");
+      hub.released(shard, n);
+      for (size_t i = 0; i < n; ++i) batch[i].frame = {};
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
+}
+
 void backends(benchmark::internal::Benchmark* b) {
   b->ArgNames({"portable", "gso"});
   for (int backend : {0, 1}) {
@@ -93,4 +117,5 @@ void backends(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_OneConnection)->Apply(backends);
 BENCHMARK(BM_ManyConnections)->Apply(backends);
+BENCHMARK(BM_InboxPublishDrain)->Arg(1)->Arg(2)->Arg(4);
 BENCHMARK_MAIN();
