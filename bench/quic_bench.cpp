@@ -152,6 +152,14 @@ void queue_events(Pairs& pairs, size_t i, SlabAllocator& slabs, size_t n) {
   }
 }
 
+// Sends rounds of `events` over connection 0 until its congestion window has opened up.
+void warm_up(Pairs& pairs, SlabAllocator& slabs, size_t events) {
+  for (int round = 0; round < 50; ++round) {
+    queue_events(pairs, 0, slabs, events);
+    pairs.drain(0);
+  }
+}
+
 void BM_FanOutEnqueue(benchmark::State& state) {
   const auto k = static_cast<size_t>(state.range(0));
   Pairs pairs(k);
@@ -181,10 +189,7 @@ void BM_PacketizeCoalesced(benchmark::State& state) {
   SlabAllocator slabs;
   std::vector<std::vector<uint8_t>> packets;
   uint64_t datagrams = 0;
-  for (int warm = 0; warm < 50; ++warm) {  // the congestion window opens up
-    queue_events(pairs, 0, slabs, events);
-    pairs.drain(0);
-  }
+  warm_up(pairs, slabs, events);
   for (auto _ : state) {
     state.PauseTiming();
     queue_events(pairs, 0, slabs, events);
@@ -210,10 +215,7 @@ void BM_ReceiveCoalesced(benchmark::State& state) {
   if (!pairs.established()) return state.SkipWithError("handshake did not complete");
   SlabAllocator slabs;
   std::vector<std::vector<uint8_t>> packets;
-  for (int warm = 0; warm < 50; ++warm) {
-    queue_events(pairs, 0, slabs, events);
-    pairs.drain(0);
-  }
+  warm_up(pairs, slabs, events);
   const uint64_t before = pairs.received_bytes();
   for (auto _ : state) {
     state.PauseTiming();
