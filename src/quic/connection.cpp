@@ -107,7 +107,6 @@ void Connection::fill_settings(ngtcp2_settings& settings, Timestamp now) const {
   settings.handshake_timeout = t.handshake_timeout;
   settings.max_window = t.max_data * 4;
   settings.max_stream_window = t.max_stream_data * 4;
-  if (const char* e = getenv("QSSE_ACK_THRESH"); e && !is_server_) settings.ack_thresh = atoi(e);
 }
 
 void Connection::fill_transport_params(ngtcp2_transport_params& params) const {

@@ -121,7 +121,7 @@ TEST(Allocations, SteadyStatePublishToDeliverAllocatesNothingPerEvent) {
   }));
 
   // Publishes `n` events in runs of 500, each run waiting until the subscriber has it (so the
-  // server's queues stay small and nothing is dropped). Returns the events sent.
+  // server's queues stay small and nothing is dropped).
   uint64_t sent = received.load();
   auto publish_events = [&](uint64_t n) {
     for (uint64_t done = 0; done < n;) {
