@@ -164,6 +164,7 @@ ServerApp::ServerApp(ServerShared& shared, size_t shard_index)
     topics_[t].lane = wire::lane_for_topic(shared.hub->topic_name(t), lanes);
   }
   batch_.resize(kInboxBatch);
+  ready_.reserve(kInboxBatch);
 }
 
 ServerApp::~ServerApp() = default;
@@ -522,14 +523,15 @@ void ServerApp::on_round(Shard& shard, uint64_t now) {
           state.waiting.emplace(event.id, std::move(event));  // a predecessor is still on its way
           continue;
         }
-        deliver(event);
+        accept(std::move(event));
         ++state.next_id;
         while (!state.waiting.empty() && state.waiting.begin()->first == state.next_id) {
-          deliver(state.waiting.begin()->second);
+          accept(std::move(state.waiting.begin()->second));
           state.waiting.erase(state.waiting.begin());
           ++state.next_id;
         }
       }
+      deliver_ready();
       for (size_t i = 0; i < taken; ++i) batch_[i].frame = {};  // release the slabs now
     } while (taken == kInboxBatch && holding_.empty() && ++batches < kInboxBatchesPerRound);
   }
@@ -546,47 +548,112 @@ void ServerApp::on_round(Shard& shard, uint64_t now) {
   }
 }
 
-void ServerApp::deliver(const PublishedEvent& event) {
-  TopicState& state = topics_[event.topic];
-  if (shared_.config.history_window > 0) state.history.push(event, shared_.config.history_window);
-  // Who matches a topic changes only when subscriptions do: walk the trie once per change, not
-  // once per event. (deliver_to never frees a session, so the list stays valid here.)
-  if (state.matched_generation != trie_generation_) {
-    state.matched.clear();
-    (void)trie_.match_unique(shared_.hub->topic_name(event.topic),
-                             [&](pubsub::SubscriberId id) { state.matched.push_back(id); });
-    state.matched_generation = trie_generation_;
+void ServerApp::accept(PublishedEvent&& event) {
+  if (shared_.config.history_window > 0) {
+    topics_[event.topic].history.push(event, shared_.config.history_window);
   }
-  quic::BufferRef legacy_line;
-  // Sessions and connections are scattered on the heap: with many subscribers, fetch the ones
-  // a few places ahead while this one is served.
-  const std::vector<pubsub::SubscriberId>& matched = state.matched;
-  for (size_t i = 0; i < matched.size(); ++i) {
-    if (i + 8 < matched.size()) __builtin_prefetch(sessions_[matched[i + 8]].get());
-    if (i + 4 < matched.size()) __builtin_prefetch(sessions_[matched[i + 4]]->conn);
-    deliver_to(*sessions_[matched[i]], event, legacy_line);
-  }
+  const uint32_t a = audience_of(event.topic);
+  Audience& audience = audiences_[a];
+  if (audience.members.empty()) return;
+  if (audience.pending.empty()) active_audiences_.push_back(a);
+  audience.pending.push_back(static_cast<uint32_t>(ready_.size()));
+  ready_.push_back(std::move(event));
 }
 
-void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {
+uint32_t ServerApp::audience_of(uint32_t topic) {
+  // Who matches a topic changes only when subscriptions do: walk the trie once per change, not
+  // once per event, and share the result with every topic matched by the same sessions.
+  TopicState& state = topics_[topic];
+  if (state.matched_generation == trie_generation_) return state.audience;
+  if (audiences_generation_ != trie_generation_) {  // all audiences are stale: start over
+    audience_count_ = 0;
+    audience_by_hash_.clear();
+    audiences_generation_ = trie_generation_;
+  }
+  if (audience_count_ == audiences_.size()) audiences_.emplace_back();
+  Audience& candidate = audiences_[audience_count_];
+  candidate.members.clear();
+  candidate.pending.clear();
+  (void)trie_.match_unique(shared_.hub->topic_name(topic), [&](pubsub::SubscriberId id) {
+    candidate.members.push_back(id);
+  });
+  std::sort(candidate.members.begin(), candidate.members.end());  // also walks memory in order
+  uint64_t hash = candidate.members.size();
+  for (pubsub::SubscriberId id : candidate.members) {
+    hash = (hash ^ id) * 0x9E3779B97F4A7C15ULL;
+    hash ^= hash >> 29;
+  }
+  candidate.hash = hash;
+  state.matched_generation = trie_generation_;
+  auto [first, last] = audience_by_hash_.equal_range(hash);
+  for (auto it = first; it != last; ++it) {
+    if (audiences_[it->second].members == candidate.members) {
+      state.audience = it->second;
+      return state.audience;
+    }
+  }
+  state.audience = static_cast<uint32_t>(audience_count_++);
+  audience_by_hash_.emplace(hash, state.audience);
+  return state.audience;
+}
+
+void ServerApp::deliver_ready() {
+  legacy_lines_.resize(ready_.size());
+  delivered_counts_.assign(ready_.size(), 0);
+  for (const uint32_t a : active_audiences_) {
+    Audience& audience = audiences_[a];
+    // Sessions and connections are scattered on the heap: with many subscribers, fetch the
+    // ones a few places ahead while this one is served. (Nothing here frees a session, so
+    // the members stay valid.)
+    const std::vector<pubsub::SubscriberId>& members = audience.members;
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (i + 8 < members.size()) __builtin_prefetch(sessions_[members[i + 8]].get());
+      if (i + 4 < members.size()) __builtin_prefetch(sessions_[members[i + 4]]->conn);
+      deliver_run(*sessions_[members[i]], audience.pending);
+    }
+    audience.pending.clear();
+  }
+  active_audiences_.clear();
+  for (size_t i = 0; i < ready_.size(); ++i) {
+    if (delivered_counts_[i] > 0) {
+      shared_.metrics->delivered[ready_[i].topic]->add(cell_, delivered_counts_[i]);
+    }
+  }
+  ready_.clear();  // releases the frames (and slabs) now
+  legacy_lines_.clear();
+}
+
+void ServerApp::deliver_run(Session& s, std::span<const uint32_t> events) {
   if (s.closing || !s.ready) return;
+  bool sent_any = false;
+  for (const uint32_t i : events) {
+    if (deliver_to(s, ready_[i], legacy_lines_[i])) {
+      ++delivered_counts_[i];
+      sent_any = true;
+    }
+  }
+  if (sent_any) shard_->mark_dirty(*s.conn);
+}
+
+bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {
+  if (s.closing) return false;
   if (s.dropping) {
     s.record_gap(event.topic, event.id);
     shared_.metrics->dropped[event.topic]->inc(cell_);
-    return;
+    return false;
   }
   if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes &&
       !(shared_.config.slow_consumer_policy == SlowConsumerPolicy::kBackPressure && hold_for(s))) {
     if (shared_.config.slow_consumer_policy == SlowConsumerPolicy::kClose) {
       shared_.metrics->slow_consumer_closes.inc(cell_);
       close_session(s, ErrorCode::kSlowConsumer, "slow consumer");
-      return;
+      return false;
     }
     s.dropping = true;
     catching_up_.push_back(&s);
     s.record_gap(event.topic, event.id);
     shared_.metrics->dropped[event.topic]->inc(cell_);
-    return;
+    return false;
   }
   bool sent;
   if (s.legacy) {
@@ -596,7 +663,7 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
       legacy_line = quic::BufferRef::allocate(wire::legacy_event_size(topic, payload.size()));
       auto n = wire::encode_legacy_event(std::span<uint8_t>(legacy_line.data(), legacy_line.size()),
                                          topic, payload);
-      if (!n) return;
+      if (!n) return false;
     }
     sent = s.conn->send(s.legacy_stream, legacy_line).has_value();
   } else if (event.frame_size > s.peer_max_frame) {
@@ -609,13 +676,12 @@ void ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   }
   if (!sent) {
     // A connection that is going away is not a slow consumer: nothing to count or report.
-    if (s.conn->state() != quic::Connection::State::kEstablished) return;
+    if (s.conn->state() != quic::Connection::State::kEstablished) return false;
     s.record_gap(event.topic, event.id);
     shared_.metrics->dropped[event.topic]->inc(cell_);
-    return;
+    return false;
   }
-  shared_.metrics->delivered[event.topic]->inc(cell_);
-  shard_->mark_dirty(*s.conn);
+  return true;  // deliver_run counts it and marks the connection
 }
 
 bool ServerApp::hold_for(Session& s) {

@@ -6,17 +6,23 @@
 // (pattern -> session), and per declared topic the next id to deliver, events waiting for a
 // predecessor (see EventHub), and the last `history_window` events for resume.
 //
-// Each round: take up to a batch of events from the shard's inbox, deliver each in id order to
-// every session whose patterns match (once per session: PatternTrie::match_unique, cached per
-// topic until the subscriptions change) by queueing
-// a reference to the shared EVENT frame on the topic's lane; then let sessions that were
-// dropping catch up (GAP frames). Single-threaded: everything runs on the shard's thread.
+// Each round: take up to a batch of events from the shard's inbox, put each topic's in id order,
+// and deliver them to every session whose patterns match (once per session:
+// PatternTrie::match_unique, cached per topic until the subscriptions change) by queueing a
+// reference to the shared EVENT frame on the topic's lane; then let sessions that were dropping
+// catch up (GAP frames). Single-threaded: everything runs on the shard's thread.
+//
+// Delivery runs subscriber by subscriber, not event by event: topics matched by the same
+// sessions share an Audience, and each member of an audience takes all of the batch's events
+// for it at once. With many subscribers their state (session, connection, stream queues) is
+// cold; touching it once per batch instead of once per event is most of the fan-out's cost.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -112,13 +118,25 @@ class ServerApp final : public ShardApp {
     std::map<uint64_t, PublishedEvent> waiting;  // arrived before their predecessor
     EventHistory history;                        // last history_window delivered events
     uint32_t lane = 0;                           // lane_for_topic(name, lanes)
-    std::vector<pubsub::SubscriberId> matched;   // sessions whose patterns cover the topic,
-    uint64_t matched_generation = UINT64_MAX;    // as of this trie_generation_
+    uint32_t audience = 0;                       // index in audiences_, valid while
+    uint64_t matched_generation = UINT64_MAX;    // this is trie_generation_
+  };
+  // The sessions whose patterns cover a topic, shared by every topic they cover alike (all of
+  // them for subscribers of `*`-patterns over the same topics).
+  struct Audience {
+    std::vector<pubsub::SubscriberId> members;
+    uint64_t hash = 0;
+    std::vector<uint32_t> pending;  // the batch's events for them: indices into ready_
   };
 
   Session* session_of(quic::Connection& conn);
-  void deliver(const PublishedEvent& event);
-  void deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
+  // Takes an event whose predecessors were all taken: into the history and ready_.
+  void accept(PublishedEvent&& event);
+  uint32_t audience_of(uint32_t topic);
+  // Delivers ready_ to every audience, member by member, and empties it.
+  void deliver_ready();
+  void deliver_run(Session& s, std::span<const uint32_t> events);
+  bool deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
   bool send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame, size_t size);
   void catch_up(Session& s);
   // kBackPressure: `s` is over its bound; true while it may still hold the publishers back.
@@ -155,6 +173,16 @@ class ServerApp final : public ShardApp {
   std::vector<Session*> holding_;  // kBackPressure: subscribers over their bound
   uint64_t now_ = 0;               // the current round's time
   std::vector<PublishedEvent> batch_;
+  // This batch's events in delivery order, with what each needs while it is being delivered.
+  std::vector<PublishedEvent> ready_;
+  std::vector<quic::BufferRef> legacy_lines_;  // its legacy line, made for the first taker
+  std::vector<uint32_t> delivered_counts_;
+  // Audiences of the current trie generation (reused: members keep their capacity).
+  std::vector<Audience> audiences_;
+  size_t audience_count_ = 0;
+  uint64_t audiences_generation_ = UINT64_MAX;
+  std::unordered_multimap<uint64_t, uint32_t> audience_by_hash_;
+  std::vector<uint32_t> active_audiences_;  // with pending events
   wire::LegacyDecoder legacy_decoder_;
   metrics::Shard cell_;
   io::IoStats exported_io_;  // io counters already added to the metrics

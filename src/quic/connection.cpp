@@ -518,7 +518,7 @@ Result<int64_t, Connection::StreamError> Connection::open_stream(bool bidirectio
   return id;
 }
 
-Result<void, Connection::StreamError> Connection::send(int64_t stream_id, BufferRef buffer,
+Result<void, Connection::StreamError> Connection::send(int64_t stream_id, const BufferRef& buffer,
                                                        size_t offset, size_t length) {
   if (close_requested_ || state_ == State::kDraining || state_ == State::kClosed) {
     return fail(StreamError::kClosed);
@@ -546,7 +546,7 @@ Result<void, Connection::StreamError> Connection::send(int64_t stream_id, Buffer
       return {};
     }
   }
-  stream->slices.push_back(Slice{std::move(buffer), static_cast<uint32_t>(offset),
+  stream->slices.push_back(Slice{buffer, static_cast<uint32_t>(offset),
                                  static_cast<uint32_t>(offset + length)});
   return {};
 }

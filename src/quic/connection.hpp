@@ -206,13 +206,13 @@ class Connection {
   [[nodiscard]] Result<int64_t, StreamError> open_bidi_stream() { return open_stream(true); }
 
   // Queues `length` bytes of `buffer` from `offset` on a stream, without copying. The reference
-  // is held until the peer acknowledges the bytes. Errors: kUnknownStream, kFinished (after
-  // finish()), kClosed.
-  [[nodiscard]] Result<void, StreamError> send(int64_t stream_id, BufferRef buffer, size_t offset,
-                                               size_t length);
-  [[nodiscard]] Result<void, StreamError> send(int64_t stream_id, BufferRef buffer) {
-    size_t n = buffer.size();
-    return send(stream_id, std::move(buffer), 0, n);
+  // is held until the peer acknowledges the bytes; bytes that continue the last queued range
+  // (the next slice of the same slab) extend it and take no reference of their own. Errors:
+  // kUnknownStream, kFinished (after finish()), kClosed.
+  [[nodiscard]] Result<void, StreamError> send(int64_t stream_id, const BufferRef& buffer,
+                                               size_t offset, size_t length);
+  [[nodiscard]] Result<void, StreamError> send(int64_t stream_id, const BufferRef& buffer) {
+    return send(stream_id, buffer, 0, buffer.size());
   }
   // Copies small control data into a fresh buffer and queues it.
   [[nodiscard]] Result<void, StreamError> send_copy(int64_t stream_id,

@@ -278,6 +278,108 @@ TEST(ServerClient, HundredSubscribersGetEveryEventOnceInOrder) {
   EXPECT_EQ(server->stats().events_dropped, 0u);
 }
 
+// Subscribers with different, overlapping pattern sets: the shard groups topics by who matches
+// them and delivers subscriber by subscriber, copying events scattered over the publishers'
+// buffers together per lane. Each subscriber must still get exactly its topics' events, each
+// once, every topic in order, byte for byte (some frames too large to be copied together).
+TEST(ServerClient, OverlappingSubscriptionsGetExactlyTheirTopicsInOrder) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  const std::vector<std::pair<std::vector<std::string>, int>> groups = {
+      {{"*"}, 5},
+      {{"ride.*"}, 4},
+      {{"ride.1.*"}, 4},
+      {{"ride.*.location", "chat.room"}, 4},
+      {{"ride.1.location", "ride.*.location"}, 1},  // two patterns, one topic: once
+      {{"chat.room"}, 2},
+  };
+  auto covers = [](const std::vector<std::string>& patterns, const std::string& topic) {
+    for (const std::string& p : patterns) {
+      if (p == "*" || p == topic || (p == "ride.*" && topic.starts_with("ride.")) ||
+          (p == "ride.1.*" && topic.starts_with("ride.1.")) ||
+          (p == "ride.*.location" && topic.starts_with("ride.") && topic.ends_with(".location"))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  constexpr int kEvents = 400;
+  // Every 7th event carries 3,000 bytes: above the slab slice size, a buffer of its own.
+  auto payload = [](const std::string& topic, int n) {
+    std::string p = topic + ":" + std::to_string(n) + ":";
+    p.resize(n % 7 == 0 ? 3000 : p.size() + n % 50, static_cast<char>('a' + n % 26));
+    return p;
+  };
+  struct Check {
+    std::mutex m;
+    std::map<std::string, int> next;  // topic -> next expected sequence number
+    int received = 0;
+    std::string error;  // the first mismatch
+  };
+  std::vector<std::unique_ptr<Check>> checks;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<int> expected;
+  for (const auto& [patterns, count] : groups) {
+    int want = 0;
+    for (const std::string& topic : kTopics) want += covers(patterns, topic) ? kEvents : 0;
+    for (int i = 0; i < count; ++i) {
+      auto check = std::make_unique<Check>();
+      Check* c = check.get();
+      auto client = connect(*server, patterns, client_config_for(*server));
+      ASSERT_TRUE(client);
+      client->set_message_handler([c, &payload](std::string_view topic,
+                                                std::span<const uint8_t> d) {
+        const std::string data(reinterpret_cast<const char*>(d.data()), d.size());
+        std::lock_guard lock(c->m);
+        ++c->received;
+        int& expected_seq = c->next[std::string(topic)];
+        if (data != payload(std::string(topic), expected_seq) && c->error.empty()) {
+          c->error = std::string(topic) + " #" + std::to_string(expected_seq) + ": got " +
+                     data.substr(0, 40);
+        }
+        ++expected_seq;
+      });
+      checks.push_back(std::move(check));
+      clients.push_back(std::move(client));
+      expected.push_back(want);
+    }
+  }
+  // Client::create returned once subscribed: every event below is owed to every match.
+  auto publisher = [&](size_t first_topic) {
+    for (int n = 0; n < kEvents; ++n) {
+      for (size_t t = first_topic; t < kTopics.size(); t += 2) {
+        while (server->publish(kTopics[t], payload(kTopics[t], n)).status ==
+               PublishStatus::kBackPressure) {
+          std::this_thread::yield();
+        }
+      }
+    }
+  };
+  std::thread a(publisher, 0), b(publisher, 1);
+  a.join();
+  b.join();
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (size_t i = 0; i < checks.size(); ++i) {
+          std::lock_guard lock(checks[i]->m);
+          if (!checks[i]->error.empty()) return true;  // failed already: report below
+          if (checks[i]->received < expected[i]) return false;
+        }
+        return true;
+      },
+      60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // nothing more may arrive
+  uint64_t total = 0;
+  for (size_t i = 0; i < checks.size(); ++i) {
+    std::lock_guard lock(checks[i]->m);
+    EXPECT_EQ(checks[i]->received, expected[i]) << "client " << i;
+    EXPECT_EQ(checks[i]->error, "") << "client " << i;
+    total += static_cast<uint64_t>(expected[i]);
+  }
+  EXPECT_EQ(server->stats().events_delivered, total);
+  EXPECT_EQ(server->stats().events_dropped, 0u);
+}
+
 TEST(ServerClient, PublishReportsBadInputs) {
   auto server = start_server();
   ASSERT_TRUE(server);
