@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 
 namespace qsse::engine {
 namespace {
@@ -15,6 +16,9 @@ namespace {
 // still writes (and acknowledges) often.
 constexpr size_t kInboxBatch = 1024;
 constexpr size_t kInboxBatchesPerRound = 4;
+// pack_lanes pays one copy per event to save one queue entry and reference per member: worth it
+// from a few members on.
+constexpr size_t kPackMinMembers = 4;
 
 bool is_client_uni(int64_t stream_id) {
   return (stream_id & 0x3) == 0x2;
@@ -602,6 +606,7 @@ void ServerApp::deliver_ready() {
   delivered_counts_.assign(ready_.size(), 0);
   for (const uint32_t a : active_audiences_) {
     Audience& audience = audiences_[a];
+    if (audience.members.size() >= kPackMinMembers) pack_lanes(audience);
     // Sessions and connections are scattered on the heap: with many subscribers, fetch the
     // ones a few places ahead while this one is served. (Nothing here frees a session, so
     // the members stay valid.)
@@ -621,6 +626,40 @@ void ServerApp::deliver_ready() {
   }
   ready_.clear();  // releases the frames (and slabs) now
   legacy_lines_.clear();
+}
+
+void ServerApp::pack_lanes(Audience& audience) {
+  // A connection merges a slice into the previous one on its stream only when the bytes are
+  // contiguous in one slab (Connection::send). A publisher's slab holds events in publishing
+  // order, so events of different lanes (topics) alternate in it, and each member would take
+  // one queue entry and one reference per event. Sort the pending events by lane (stable).
+  std::array<uint32_t, wire::kMaxEventLanes + 1> start{};
+  for (const uint32_t i : audience.pending) ++start[topics_[ready_[i].topic].lane + 1];
+  for (size_t lane = 1; lane < start.size(); ++lane) start[lane] += start[lane - 1];
+  by_lane_.resize(audience.pending.size());
+  for (const uint32_t i : audience.pending) by_lane_[start[topics_[ready_[i].topic].lane]++] = i;
+  // start[lane] is now where the next lane's run begins.
+  size_t begin = 0;
+  for (size_t lane = 0; lane < wire::kMaxEventLanes; ++lane) {
+    const size_t end = start[lane];
+    const std::span<const uint32_t> run(by_lane_.data() + begin, end - begin);
+    begin = end;
+    bool contiguous = true;
+    for (size_t k = 1; k < run.size() && contiguous; ++k) {
+      const PublishedEvent& prev = ready_[run[k - 1]];
+      const PublishedEvent& next = ready_[run[k]];
+      contiguous = prev.frame.same_slab(next.frame) &&
+                   prev.frame.data() + prev.frame_size == next.frame.data();
+    }
+    if (contiguous) continue;  // one topic's burst, or a single lane: already one range
+    for (const uint32_t i : run) {
+      PublishedEvent& event = ready_[i];
+      if (event.frame_size > quic::kMaxSliceBytes) continue;  // standalone either way
+      quic::BufferRef copy = packed_.allocate(event.frame_size);
+      std::memcpy(copy.data(), event.frame.data(), event.frame_size);
+      event.frame = std::move(copy);
+    }
+  }
 }
 
 void ServerApp::deliver_run(Session& s, std::span<const uint32_t> events) {

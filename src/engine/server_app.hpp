@@ -135,6 +135,9 @@ class ServerApp final : public ShardApp {
   uint32_t audience_of(uint32_t topic);
   // Delivers ready_ to every audience, member by member, and empties it.
   void deliver_ready();
+  // Copies an audience's events that are scattered in the publishers' slabs back to back into
+  // this shard's slabs, lane by lane, so that each member queues them as a few ranges.
+  void pack_lanes(Audience& audience);
   void deliver_run(Session& s, std::span<const uint32_t> events);
   bool deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
   bool send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame, size_t size);
@@ -183,6 +186,8 @@ class ServerApp final : public ShardApp {
   uint64_t audiences_generation_ = UINT64_MAX;
   std::unordered_multimap<uint64_t, uint32_t> audience_by_hash_;
   std::vector<uint32_t> active_audiences_;  // with pending events
+  quic::SlabAllocator packed_;              // pack_lanes' copies
+  std::vector<uint32_t> by_lane_;           // pack_lanes' scratch
   wire::LegacyDecoder legacy_decoder_;
   metrics::Shard cell_;
   io::IoStats exported_io_;  // io counters already added to the metrics
