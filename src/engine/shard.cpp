@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace qsse::engine {
 namespace {
@@ -15,6 +16,9 @@ constexpr size_t kTxBufferSize = 2 << 20;
 constexpr size_t kMaxBurstBytes = quic::kMaxBurstPackets * 1500;
 // A GSO send carries at most this many bytes (one IPv4 UDP datagram's limit, with room to spare).
 constexpr size_t kMaxGsoBytes = 65'000;
+// While the socket refuses bursts, the shard retries this often (loopback drains a full buffer
+// in well under a millisecond).
+constexpr uint64_t kSendRetryNs = 100'000;
 
 }  // namespace
 
@@ -105,13 +109,16 @@ void Shard::forward(const io::RxDatagram& d) {
 }
 
 void Shard::wait() {
-  if (!dirty_.empty()) return;
+  // Connections left to write: go on at once, unless they wait for the socket to drain.
+  if (!dirty_.empty() && tx_bursts_.empty()) return;
   // A backend may consume a wake-up while receiving (io_uring drains its eventfd there), so
   // work posted before that must be looked for here; work posted after it wakes us again.
   if (tasks_.size_approx() > 0 || forwarded_.size_approx() > 0) return;
   uint64_t deadline = UINT64_MAX;
   if (!timers_.empty()) deadline = timers_.top().at;
   deadline = std::min(deadline, app_->next_deadline());
+  // Bursts the socket refused: try again soon (a backend may also wake on a completed send).
+  if (!tx_bursts_.empty()) deadline = std::min(deadline, io::monotonic_ns() + kSendRetryNs);
   if (!app_->prepare_to_sleep()) return;
   io_->wait(deadline);
   app_->woke_up();
@@ -257,6 +264,8 @@ size_t Shard::flush(uint64_t now) {
   // Both lists keep their capacity: marking and flushing allocate nothing in steady state.
   flushing_.clear();
   flushing_.swap(dirty_);
+  // What the socket refused last round leaves before anything newer.
+  tx_blocked_ = !send_queued();
   size_t written = 0;
   for (quic::Connection* conn : flushing_) {
     conn->write_pending = false;
@@ -264,33 +273,59 @@ size_t Shard::flush(uint64_t now) {
     write_connection(*conn, now);
     written += tx_bursts_.size() - before;
   }
-  if (!tx_bursts_.empty()) {
-    io_->send(tx_bursts_);
-    stats_.bursts_sent += tx_bursts_.size();
+  (void)send_queued();
+  return written;
+}
+
+bool Shard::send_queued() {
+  if (tx_bursts_.empty()) return true;
+  const size_t sent = io_->send(tx_bursts_);
+  stats_.bursts_sent += sent;
+  if (sent >= tx_bursts_.size()) {
     tx_bursts_.clear();
     tx_used_ = 0;
+    return true;
   }
-  return written;
+  // The socket's buffer is full. Dropping the rest would only make QUIC resend it after a
+  // loss timeout (and count it as congestion): keep it, in order, for the next attempt. The
+  // bursts lie back to back from the first unsent one to tx_used_: move them to the front.
+  ++stats_.send_blocked;
+  tx_bursts_.erase(tx_bursts_.begin(), tx_bursts_.begin() + static_cast<ptrdiff_t>(sent));
+  const size_t offset = static_cast<size_t>(tx_bursts_.front().data - tx_buffer_.data());
+  if (offset > 0) {
+    std::memmove(tx_buffer_.data(), tx_buffer_.data() + offset, tx_used_ - offset);
+    for (io::TxBurst& burst : tx_bursts_) burst.data -= offset;
+    tx_used_ -= offset;
+  }
+  return false;
 }
 
 void Shard::write_connection(quic::Connection& conn, uint64_t now) {
   // Connections still handshaking are not in live_ yet but need their timers.
   live_.insert(&conn);
-  size_t bursts = 0;
-  for (; bursts < config_.max_bursts_per_connection; ++bursts) {
+  bool more = false;  // stopped before the connection had nothing left to write
+  for (size_t bursts = 0;; ++bursts) {
+    if (bursts == config_.max_bursts_per_connection) {
+      more = true;
+      break;
+    }
     if (tx_buffer_.size() - tx_used_ < kMaxBurstBytes) {
-      io_->send(tx_bursts_);
-      stats_.bursts_sent += tx_bursts_.size();
-      tx_bursts_.clear();
-      tx_used_ = 0;
+      // Full: send what is queued. When the socket takes too little of it, this connection
+      // (and the rest of the round's) writes next round; its data waits in its stream queues.
+      if (!tx_blocked_) tx_blocked_ = !send_queued();
+      if (tx_buffer_.size() - tx_used_ < kMaxBurstBytes) {
+        more = true;
+        break;
+      }
     }
     quic::Burst burst =
         conn.write(std::span<uint8_t>(tx_buffer_.data() + tx_used_, kMaxBurstBytes), now);
     if (burst.bytes == 0) break;
     queue_burst(tx_buffer_.data() + tx_used_, burst, remote_of(conn.path()));
     tx_used_ += burst.bytes;
+    stats_.datagrams_written += burst.packets;
   }
-  if (bursts == config_.max_bursts_per_connection) mark_dirty(conn);  // more next round
+  if (more) mark_dirty(conn);  // next round
   if (conn.state() == quic::Connection::State::kClosed) {
     forget(conn);
     return;

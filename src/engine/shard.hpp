@@ -7,7 +7,9 @@
 //   3. let the application run (ShardApp::on_round: e.g. move published events into streams);
 //   4. fire due timers;
 //   5. write every connection that has something to send, as GSO bursts, and submit them with
-//      one send() call.
+//      one send() call. Bursts the socket cannot take now (its buffer is full) stay queued, in
+//      order, and go first next round; until they are gone, connections wait their turn
+//      instead of writing packets that would have to be dropped.
 // Only connections touched in a round are written (received data, timer, application said so),
 // so idle connections cost nothing per round. Timers live in a min-heap with lazy deletion.
 //
@@ -120,6 +122,8 @@ class Shard {
     uint64_t bursts_sent = 0;
     uint64_t bursts_joined = 0;  // bursts sent as part of an earlier one to the same peer
     uint64_t unroutable = 0;     // client-only shard: datagrams for no connection (dropped)
+    uint64_t datagrams_written = 0;  // by connections: handed to the backend or queued for it
+    uint64_t send_blocked = 0;       // send() calls that left bursts queued (socket full)
   };
   const Stats& stats() const { return stats_; }
 
@@ -155,6 +159,9 @@ class Shard {
   size_t flush(uint64_t now);
   void write_connection(quic::Connection& conn, uint64_t now);
   void queue_burst(const uint8_t* data, const quic::Burst& burst, const io::Address& remote);
+  // Offers the queued bursts to the backend; keeps (and moves to the front of tx_buffer_) what
+  // it refuses. True when nothing is left queued.
+  bool send_queued();
   void schedule(quic::Connection& conn);
   void forget(quic::Connection& conn);
   void reap_clients();
@@ -179,10 +186,12 @@ class Shard {
   uint64_t last_reap_ = 0;
   TimerHeap timers_;
 
-  // Outgoing bursts of one round, written into `tx_buffer_` and sent with one send() call.
+  // Outgoing bursts of one round, written into `tx_buffer_` and sent with one send() call; what
+  // the socket refused stays at the front of both for the next attempt.
   std::vector<uint8_t> tx_buffer_;
   size_t tx_used_ = 0;
   std::vector<io::TxBurst> tx_bursts_;
+  bool tx_blocked_ = false;  // this round's send() could not take everything
   uint8_t reply_[1500];
   Stats stats_;
 };

@@ -186,7 +186,10 @@ class FaultyIo final : public DatagramIo {
     release_due();
     std::uniform_real_distribution<double> u(0, 1);
     const uint64_t now = monotonic_ns();
+    size_t accepted = 0;
     for (const TxBurst& b : bursts) {
+      if (options_.refuse > 0 && u(rng_) < options_.refuse) break;
+      ++accepted;
       for (size_t off = 0; off < b.length; off += b.segment_size) {
         const size_t len = std::min(b.segment_size, b.length - off);
         if (u(rng_) < options_.loss) continue;
@@ -203,7 +206,7 @@ class FaultyIo final : public DatagramIo {
       }
     }
     release_due();
-    return bursts.size();
+    return accepted;
   }
 
   void wait(uint64_t deadline_ns) override {

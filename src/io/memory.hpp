@@ -6,7 +6,7 @@
 // has opened are dropped and counted, as on a real network.
 //
 // FaultyIo wraps any DatagramIo and, decided by a seeded generator, drops, duplicates, delays,
-// corrupts or reorders the datagrams it sends. Delayed datagrams are held and sent by later calls
+// corrupts or reorders the datagrams it sends, or refuses bursts like a full socket. Delayed datagrams are held and sent by later calls
 // on the owner thread. Same seed, same decisions.
 #pragma once
 
@@ -64,6 +64,8 @@ struct FaultOptions {
   double duplicate = 0;
   double reorder = 0;     // probability of an extra `reorder_delay_ns`
   double corrupt = 0;     // probability that one random byte of a datagram is flipped
+  double refuse = 0;      // probability that send() stops before a burst, as on a full socket:
+                          // it and the rest are refused, and the caller must offer them again
   uint64_t delay_ns = 0;  // added to every datagram
   uint64_t reorder_delay_ns = 2'000'000;
   uint64_t seed = 1;

@@ -97,6 +97,61 @@ TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) 
   EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
 }
 
+// A full socket refuses bursts (send() takes only a prefix). The shard keeps the rest, in order,
+// and offers it again: every datagram a connection wrote leaves the shard, none is dropped to be
+// found lost and resent later.
+TEST(Shard, KeepsBurstsAFullSocketRefusesAndSendsThemLater) {
+  testing::TestTls tls;
+  const size_t kMiB = 16;
+  SenderApp sender(kMiB * testing::kChunk);
+  ReceiverApp receiver(kMiB * testing::kChunk);
+  auto network = io::MemoryNetwork::create();
+  io::FaultOptions faults;
+  faults.refuse = 0.2;  // per burst: most send() calls stop early
+  auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
+  auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
+  ASSERT_TRUE(server_io && client_io);
+  const io::Address server_address = (*server_io)->local_address();
+  ShardGroup servers, clients;
+  auto server = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
+                              &sender, io::make_faulty(std::move(*server_io), faults));
+  ASSERT_TRUE(server.has_value());
+  Shard* server_shard = server->get();
+  servers.add(std::move(*server));
+  auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
+                              &receiver, std::move(*client_io));
+  ASSERT_TRUE(client.has_value());
+  Shard* client_shard = client->get();
+  clients.add(std::move(*client));
+  // The server shard's counters, read on its own thread.
+  std::atomic<uint64_t> written{0}, handed_out{0}, blocked{0};
+  auto sample = [&] {
+    server_shard->post([&](Shard& s) {
+      written = s.stats().datagrams_written;
+      handed_out = s.io().stats().tx_datagrams;
+      blocked = s.stats().send_blocked;
+    });
+  };
+  servers.start();
+  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
+  clients.start();
+  EXPECT_TRUE(
+      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 120));
+  // Once the transfer is over, everything written has left (nothing stays queued for good).
+  EXPECT_TRUE(wait_for(
+      [&] {
+        sample();
+        return written.load() > 0 && written.load() == handed_out.load();
+      },
+      20))
+      << written.load() << " datagrams written, " << handed_out.load() << " sent";
+  clients.stop();
+  servers.stop();
+  EXPECT_EQ(receiver.corrupt.load(), 0);
+  EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+  EXPECT_GT(blocked.load(), 10u);  // the refusals did happen
+}
+
 // Shards share one address (SO_REUSEPORT). When a client's datagrams start landing on another
 // shard (its address changed: NAT rebinding), that shard forwards them to the owner of the
 // connection, named by the first byte of the connection ID; the transfer continues.
