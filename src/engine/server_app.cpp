@@ -578,9 +578,8 @@ uint32_t ServerApp::audience_of(uint32_t topic) {
   Audience& candidate = audiences_[audience_count_];
   candidate.members.clear();
   candidate.pending.clear();
-  (void)trie_.match_unique(shared_.hub->topic_name(topic), [&](pubsub::SubscriberId id) {
-    candidate.members.push_back(id);
-  });
+  (void)trie_.match_unique(shared_.hub->topic_name(topic),
+                           [&](pubsub::SubscriberId id) { candidate.members.push_back(id); });
   std::sort(candidate.members.begin(), candidate.members.end());  // also walks memory in order
   uint64_t hash = candidate.members.size();
   for (pubsub::SubscriberId id : candidate.members) {

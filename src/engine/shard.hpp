@@ -120,8 +120,8 @@ class Shard {
     uint64_t forwarded_out = 0;
     uint64_t forwarded_in = 0;
     uint64_t bursts_sent = 0;
-    uint64_t bursts_joined = 0;  // bursts sent as part of an earlier one to the same peer
-    uint64_t unroutable = 0;     // client-only shard: datagrams for no connection (dropped)
+    uint64_t bursts_joined = 0;      // bursts sent as part of an earlier one to the same peer
+    uint64_t unroutable = 0;         // client-only shard: datagrams for no connection (dropped)
     uint64_t datagrams_written = 0;  // by connections: handed to the backend or queued for it
     uint64_t send_blocked = 0;       // send() calls that left bursts queued (socket full)
   };

@@ -6,8 +6,8 @@
 // has opened are dropped and counted, as on a real network.
 //
 // FaultyIo wraps any DatagramIo and, decided by a seeded generator, drops, duplicates, delays,
-// corrupts or reorders the datagrams it sends, or refuses bursts like a full socket. Delayed datagrams are held and sent by later calls
-// on the owner thread. Same seed, same decisions.
+// corrupts or reorders the datagrams it sends, or refuses bursts like a full socket. Delayed
+// datagrams are held and sent by later calls on the owner thread. Same seed, same decisions.
 #pragma once
 
 #include <atomic>

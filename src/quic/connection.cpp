@@ -546,8 +546,8 @@ Result<void, Connection::StreamError> Connection::send(int64_t stream_id, const 
       return {};
     }
   }
-  stream->slices.push_back(Slice{buffer, static_cast<uint32_t>(offset),
-                                 static_cast<uint32_t>(offset + length)});
+  stream->slices.push_back(
+      Slice{buffer, static_cast<uint32_t>(offset), static_cast<uint32_t>(offset + length)});
   return {};
 }
 

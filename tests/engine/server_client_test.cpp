@@ -327,18 +327,18 @@ TEST(ServerClient, OverlappingSubscriptionsGetExactlyTheirTopicsInOrder) {
       Check* c = check.get();
       auto client = connect(*server, patterns, client_config_for(*server));
       ASSERT_TRUE(client);
-      client->set_message_handler([c, &payload](std::string_view topic,
-                                                std::span<const uint8_t> d) {
-        const std::string data(reinterpret_cast<const char*>(d.data()), d.size());
-        std::lock_guard lock(c->m);
-        ++c->received;
-        int& expected_seq = c->next[std::string(topic)];
-        if (data != payload(std::string(topic), expected_seq) && c->error.empty()) {
-          c->error = std::string(topic) + " #" + std::to_string(expected_seq) + ": got " +
-                     data.substr(0, 40);
-        }
-        ++expected_seq;
-      });
+      client->set_message_handler(
+          [c, &payload](std::string_view topic, std::span<const uint8_t> d) {
+            const std::string data(reinterpret_cast<const char*>(d.data()), d.size());
+            std::lock_guard lock(c->m);
+            ++c->received;
+            int& expected_seq = c->next[std::string(topic)];
+            if (data != payload(std::string(topic), expected_seq) && c->error.empty()) {
+              c->error = std::string(topic) + " #" + std::to_string(expected_seq) + ": got " +
+                         data.substr(0, 40);
+            }
+            ++expected_seq;
+          });
       checks.push_back(std::move(check));
       clients.push_back(std::move(client));
       expected.push_back(want);

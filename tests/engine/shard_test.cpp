@@ -57,86 +57,90 @@ TEST(Shard, Transfers100MiBOverLoopbackWithPortableBackend) {
   transfer_over_loopback(io::Backend::kPortable, 100);
 }
 
-TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) {
+// A transfer from a server shard (SenderApp) to a client shard (ReceiverApp) over an in-memory
+// network, each end's socket wrapped in FaultyIo with faults of its own.
+struct MemoryTransfer {
   testing::TestTls tls;
-  const size_t kMiB = 16;
-  SenderApp sender(kMiB * testing::kChunk);
-  ReceiverApp receiver(kMiB * testing::kChunk);
-  auto network = io::MemoryNetwork::create();
+  SenderApp sender;
+  ReceiverApp receiver;
+  ShardGroup servers, clients;
+  Shard* server_shard = nullptr;
+
+  explicit MemoryTransfer(size_t mib)
+      : sender(mib * testing::kChunk), receiver(mib * testing::kChunk) {}
+  ~MemoryTransfer() { stop(); }
+
+  // Creates both shards, starts them and connects (use with ASSERT_NO_FATAL_FAILURE).
+  void start(const io::FaultOptions& server_faults, const io::FaultOptions& client_faults) {
+    auto network = io::MemoryNetwork::create();
+    auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
+    auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
+    ASSERT_TRUE(server_io && client_io);
+    const io::Address server_address = (*server_io)->local_address();
+    auto server = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
+                                &sender, io::make_faulty(std::move(*server_io), server_faults));
+    ASSERT_TRUE(server.has_value());
+    server_shard = server->get();
+    servers.add(std::move(*server));
+    auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
+                                &receiver, io::make_faulty(std::move(*client_io), client_faults));
+    ASSERT_TRUE(client.has_value());
+    Shard* client_shard = client->get();
+    clients.add(std::move(*client));
+    servers.start();
+    client_shard->post(
+        [this, server_address](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
+    clients.start();
+  }
+  bool finished(int seconds) {
+    return wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; },
+                    seconds);
+  }
+  void stop() {
+    clients.stop();
+    servers.stop();
+  }
+  void expect_complete() {
+    EXPECT_EQ(receiver.corrupt.load(), 0);
+    EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+  }
+};
+
+TEST(Shard, TransfersCompletelyOverLossyDuplicatingReorderingCorruptingNetwork) {
   io::FaultOptions faults;
   faults.loss = 0.05;
   faults.duplicate = 0.02;
   faults.reorder = 0.05;
   faults.corrupt = 0.01;  // flipped bytes fail packet authentication and count as loss
   faults.delay_ns = 200'000;
-  faults.seed = 7;
-  auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
-  auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
-  ASSERT_TRUE(server_io && client_io);
-  const io::Address server_address = (*server_io)->local_address();
-  ShardGroup servers, clients;
-  faults.seed = 7;
-  auto server_shard = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
-                                    &sender, io::make_faulty(std::move(*server_io), faults));
-  ASSERT_TRUE(server_shard.has_value());
-  servers.add(std::move(*server_shard));
-  faults.seed = 8;
-  auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
-                              &receiver, io::make_faulty(std::move(*client_io), faults));
-  ASSERT_TRUE(client.has_value());
-  Shard* client_shard = client->get();
-  clients.add(std::move(*client));
-  servers.start();
-  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
-  clients.start();
-  EXPECT_TRUE(
-      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 180));
-  clients.stop();
-  servers.stop();
-  EXPECT_EQ(receiver.corrupt.load(), 0);
-  EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+  io::FaultOptions server_faults = faults, client_faults = faults;
+  server_faults.seed = 7;
+  client_faults.seed = 8;
+  MemoryTransfer transfer(16);
+  ASSERT_NO_FATAL_FAILURE(transfer.start(server_faults, client_faults));
+  EXPECT_TRUE(transfer.finished(180));
+  transfer.stop();
+  transfer.expect_complete();
 }
 
 // A full socket refuses bursts (send() takes only a prefix). The shard keeps the rest, in order,
 // and offers it again: every datagram a connection wrote leaves the shard, none is dropped to be
 // found lost and resent later.
 TEST(Shard, KeepsBurstsAFullSocketRefusesAndSendsThemLater) {
-  testing::TestTls tls;
-  const size_t kMiB = 16;
-  SenderApp sender(kMiB * testing::kChunk);
-  ReceiverApp receiver(kMiB * testing::kChunk);
-  auto network = io::MemoryNetwork::create();
-  io::FaultOptions faults;
-  faults.refuse = 0.2;  // per burst: most send() calls stop early
-  auto server_io = network->open(*io::Address::parse("10.0.0.1:443"));
-  auto client_io = network->open(*io::Address::parse("10.0.0.2:0"));
-  ASSERT_TRUE(server_io && client_io);
-  const io::Address server_address = (*server_io)->local_address();
-  ShardGroup servers, clients;
-  auto server = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server,
-                              &sender, io::make_faulty(std::move(*server_io), faults));
-  ASSERT_TRUE(server.has_value());
-  Shard* server_shard = server->get();
-  servers.add(std::move(*server));
-  auto client = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), nullptr,
-                              &receiver, std::move(*client_io));
-  ASSERT_TRUE(client.has_value());
-  Shard* client_shard = client->get();
-  clients.add(std::move(*client));
-  // The server shard's counters, read on its own thread.
+  io::FaultOptions server_faults;
+  server_faults.refuse = 0.2;  // per burst: most send() calls stop early
+  // The server shard's counters, read on its own thread (declared first: they outlive it).
   std::atomic<uint64_t> written{0}, handed_out{0}, blocked{0};
+  MemoryTransfer transfer(16);
   auto sample = [&] {
-    server_shard->post([&](Shard& s) {
+    transfer.server_shard->post([&](Shard& s) {
       written = s.stats().datagrams_written;
       handed_out = s.io().stats().tx_datagrams;
       blocked = s.stats().send_blocked;
     });
   };
-  servers.start();
-  client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
-  clients.start();
-  EXPECT_TRUE(
-      wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 120));
+  ASSERT_NO_FATAL_FAILURE(transfer.start(server_faults, io::FaultOptions{}));
+  EXPECT_TRUE(transfer.finished(120));
   // Once the transfer is over, everything written has left (nothing stays queued for good).
   EXPECT_TRUE(wait_for(
       [&] {
@@ -145,10 +149,8 @@ TEST(Shard, KeepsBurstsAFullSocketRefusesAndSendsThemLater) {
       },
       20))
       << written.load() << " datagrams written, " << handed_out.load() << " sent";
-  clients.stop();
-  servers.stop();
-  EXPECT_EQ(receiver.corrupt.load(), 0);
-  EXPECT_EQ(receiver.complete.load(), 1) << "received " << receiver.bytes.load() << " bytes";
+  transfer.stop();
+  transfer.expect_complete();
   EXPECT_GT(blocked.load(), 10u);  // the refusals did happen
 }
 
