@@ -701,7 +701,10 @@ bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
       legacy_line = quic::BufferRef::allocate(wire::legacy_event_size(topic, payload.size()));
       auto n = wire::encode_legacy_event(std::span<uint8_t>(legacy_line.data(), legacy_line.size()),
                                          topic, payload);
-      if (!n) return false;
+      if (!n) {
+        legacy_line = {};  // not a line: the next taker tries again, nobody sends it
+        return false;
+      }
     }
     sent = s.conn->send(s.legacy_stream, legacy_line).has_value();
   } else if (event.frame_size > s.peer_max_frame) {

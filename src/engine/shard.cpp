@@ -266,15 +266,24 @@ size_t Shard::flush(uint64_t now) {
   flushing_.swap(dirty_);
   // What the socket refused last round leaves before anything newer.
   tx_blocked_ = !send_queued();
-  size_t written = 0;
-  for (quic::Connection* conn : flushing_) {
+  const uint64_t written_before = stats_.datagrams_written;
+  size_t done = 0;
+  for (; done < flushing_.size(); ++done) {
+    if (tx_blocked_ && tx_full()) break;  // the socket is full: the rest wait
+    quic::Connection* conn = flushing_[done];
     conn->write_pending = false;
-    const size_t before = tx_bursts_.size();
     write_connection(*conn, now);
-    written += tx_bursts_.size() - before;
+  }
+  if (done < flushing_.size()) {
+    // Those not written this round (still marked) go first next round, ahead of those that
+    // wrote and want more: a full socket is shared in turn, not taken by the same connections
+    // every round while the others fall behind.
+    flushing_.erase(flushing_.begin(), flushing_.begin() + static_cast<ptrdiff_t>(done));
+    flushing_.insert(flushing_.end(), dirty_.begin(), dirty_.end());
+    dirty_.swap(flushing_);
   }
   (void)send_queued();
-  return written;
+  return stats_.datagrams_written - written_before;
 }
 
 bool Shard::send_queued() {
@@ -300,6 +309,10 @@ bool Shard::send_queued() {
   return false;
 }
 
+bool Shard::tx_full() const {
+  return tx_buffer_.size() - tx_used_ < kMaxBurstBytes;
+}
+
 void Shard::write_connection(quic::Connection& conn, uint64_t now) {
   // Connections still handshaking are not in live_ yet but need their timers.
   live_.insert(&conn);
@@ -309,11 +322,11 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
       more = true;
       break;
     }
-    if (tx_buffer_.size() - tx_used_ < kMaxBurstBytes) {
-      // Full: send what is queued. When the socket takes too little of it, this connection
-      // (and the rest of the round's) writes next round; its data waits in its stream queues.
+    if (tx_full()) {
+      // Send what is queued to make room. When the socket takes too little of it, this
+      // connection writes again next round; its data waits in its stream queues.
       if (!tx_blocked_) tx_blocked_ = !send_queued();
-      if (tx_buffer_.size() - tx_used_ < kMaxBurstBytes) {
+      if (tx_full()) {
         more = true;
         break;
       }

@@ -8,8 +8,9 @@
 //   4. fire due timers;
 //   5. write every connection that has something to send, as GSO bursts, and submit them with
 //      one send() call. Bursts the socket cannot take now (its buffer is full) stay queued, in
-//      order, and go first next round; until they are gone, connections wait their turn
-//      instead of writing packets that would have to be dropped.
+//      order, and go first next round; connections go on writing behind them while the
+//      shard's 2 MiB send buffer has room, then wait (first in line next round) with their
+//      data in their stream queues. Nothing written is dropped.
 // Only connections touched in a round are written (received data, timer, application said so),
 // so idle connections cost nothing per round. Timers live in a min-heap with lazy deletion.
 //
@@ -162,6 +163,8 @@ class Shard {
   // Offers the queued bursts to the backend; keeps (and moves to the front of tx_buffer_) what
   // it refuses. True when nothing is left queued.
   bool send_queued();
+  // Too little room left in tx_buffer_ for another burst.
+  bool tx_full() const;
   void schedule(quic::Connection& conn);
   void forget(quic::Connection& conn);
   void reap_clients();
