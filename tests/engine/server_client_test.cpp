@@ -380,6 +380,127 @@ TEST(ServerClient, OverlappingSubscriptionsGetExactlyTheirTopicsInOrder) {
   EXPECT_EQ(server->stats().events_dropped, 0u);
 }
 
+// Subscriptions change while events flow: clients subscribe and unsubscribe, connect and leave
+// (their session ids are reused), so the shard recomputes who matches each topic between
+// batches. Steady subscribers must still get every event once and in order; the others never an
+// event they do not match, never one twice, and each topic in order.
+TEST(ServerClient, SubscriptionChurnWhileEventsFlow) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  constexpr int kMinEvents = 1000, kMaxEvents = 100'000;  // per topic
+  constexpr int kToggles = 5;
+  struct Check {
+    std::mutex m;
+    std::map<std::string, int> last;  // topic -> last sequence number seen
+    int received = 0;
+    std::string error;  // the first problem
+    void take(std::string_view topic, std::span<const uint8_t> d, bool gaps_allowed,
+              bool ride_allowed) {
+      const int seq = std::stoi(std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+      std::lock_guard lock(m);
+      ++received;
+      auto [it, first] = last.try_emplace(std::string(topic), -1);
+      const bool in_order = gaps_allowed ? seq > it->second : seq == it->second + 1;
+      if (error.empty() && !in_order) {
+        error = std::string(topic) + ": " + std::to_string(seq) + " after " +
+                std::to_string(it->second);
+      }
+      if (error.empty() && !ride_allowed && topic.starts_with("ride.")) {
+        error = "unsubscribed topic " + std::string(topic);
+      }
+      it->second = seq;
+    }
+  };
+  auto make_client = [&](std::vector<std::string> patterns, Check* c, bool gaps, bool ride) {
+    auto client = connect(*server, patterns, client_config_for(*server));
+    if (client) {
+      client->set_message_handler([c, gaps, ride](std::string_view t, std::span<const uint8_t> d) {
+        c->take(t, d, gaps, ride);
+      });
+    }
+    return client;
+  };
+  std::vector<std::unique_ptr<Check>> steady_checks;
+  std::vector<std::unique_ptr<Client>> steady;
+  for (int i = 0; i < 6; ++i) {
+    steady_checks.push_back(std::make_unique<Check>());
+    steady.push_back(make_client({"*"}, steady_checks.back().get(), false, true));
+    ASSERT_TRUE(steady.back());
+  }
+  // The publisher goes on (each topic numbered from 0) until the churn below is done.
+  std::atomic<bool> publishing{true};
+  std::atomic<bool> churn_done{false};
+  std::atomic<int> published{0};  // per topic
+  std::thread publisher([&] {
+    int n = 0;
+    for (; n < kMaxEvents && !(n >= kMinEvents && churn_done.load()); ++n) {
+      for (const std::string& topic : kTopics) {
+        while (server->publish(topic, std::to_string(n)).status == PublishStatus::kBackPressure) {
+          std::this_thread::yield();
+        }
+      }
+      if (n % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // spread
+    }
+    published = n;
+    publishing = false;
+  });
+  // Churn until the publisher is done: a toggling subscriber, and short-lived clients that each
+  // wait for an event and leave; one of all topics, then one of chat.room only, which takes the
+  // session id the first one freed (and must not inherit its topics).
+  Check toggler_check;
+  auto toggler = make_client({"chat.room"}, &toggler_check, true, true);
+  ASSERT_TRUE(toggler);
+  std::vector<std::unique_ptr<Check>> passer_checks;
+  auto pass = [&](std::vector<std::string> patterns, bool ride) {
+    passer_checks.push_back(std::make_unique<Check>());
+    Check* c = passer_checks.back().get();
+    auto passer = make_client(patterns, c, true, ride);
+    EXPECT_TRUE(passer);
+    (void)eventually([&] {
+      std::lock_guard lock(c->m);
+      return c->received > 0 || !publishing.load();
+    });
+  };
+  int toggles = 0;
+  for (; toggles < kToggles && publishing.load(); ++toggles) {
+    EXPECT_TRUE(toggler->subscribe({"ride.1.*"}).has_value());
+    pass({"*"}, true);
+    pass({"chat.room"}, false);
+    EXPECT_TRUE(toggler->unsubscribe({"ride.1.*"}).has_value());
+  }
+  churn_done = true;
+  publisher.join();
+  const int expected = published.load() * static_cast<int>(kTopics.size());
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (auto& c : steady_checks) {
+          std::lock_guard lock(c->m);
+          if (!c->error.empty()) return true;  // failed already: report below
+          if (c->received < expected) return false;
+        }
+        return true;
+      },
+      60));
+  for (size_t i = 0; i < steady_checks.size(); ++i) {
+    std::lock_guard lock(steady_checks[i]->m);
+    EXPECT_EQ(steady_checks[i]->received, expected) << "steady client " << i;
+    EXPECT_EQ(steady_checks[i]->error, "") << "steady client " << i;
+  }
+  {
+    std::lock_guard lock(toggler_check.m);
+    EXPECT_EQ(toggler_check.error, "");
+    EXPECT_GT(toggler_check.received, 0);
+  }
+  int passers_served = 0;
+  for (auto& c : passer_checks) {
+    std::lock_guard lock(c->m);
+    EXPECT_EQ(c->error, "");
+    passers_served += c->received > 0 ? 1 : 0;
+  }
+  EXPECT_EQ(toggles, kToggles) << "the publisher reached its bound before the churn was done";
+  EXPECT_EQ(passers_served, 2 * kToggles) << "clients that joined mid-stream got nothing";
+}
+
 TEST(ServerClient, PublishReportsBadInputs) {
   auto server = start_server();
   ASSERT_TRUE(server);
