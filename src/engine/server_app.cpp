@@ -586,7 +586,6 @@ uint32_t ServerApp::audience_of(uint32_t topic) {
     hash = (hash ^ id) * 0x9E3779B97F4A7C15ULL;
     hash ^= hash >> 29;
   }
-  candidate.hash = hash;
   state.matched_generation = trie_generation_;
   auto [first, last] = audience_by_hash_.equal_range(hash);
   for (auto it = first; it != last; ++it) {

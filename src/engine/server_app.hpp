@@ -124,9 +124,8 @@ class ServerApp final : public ShardApp {
   // The sessions whose patterns cover a topic, shared by every topic they cover alike (all of
   // them for subscribers of `*`-patterns over the same topics).
   struct Audience {
-    std::vector<pubsub::SubscriberId> members;
-    uint64_t hash = 0;
-    std::vector<uint32_t> pending;  // the batch's events for them: indices into ready_
+    std::vector<pubsub::SubscriberId> members;  // sorted
+    std::vector<uint32_t> pending;              // the batch's events for them: indices into ready_
   };
 
   Session* session_of(quic::Connection& conn);
