@@ -12,7 +12,6 @@
 // Thread safety: none; one shard owns it.
 #pragma once
 
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -51,9 +50,7 @@ class EventHistory {
       if (copied_ < quic::kSlabBytes) return quic::BufferRef::copy_of(bytes);
       slabs_ = std::make_unique<quic::SlabAllocator>();
     }
-    quic::BufferRef ref = slabs_->allocate(bytes.size());
-    std::memcpy(ref.data(), bytes.data(), bytes.size());
-    return ref;
+    return slabs_->copy_of(bytes);
   }
 
   std::vector<PublishedEvent> ring_;

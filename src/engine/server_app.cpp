@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <cstring>
 
 namespace qsse::engine {
 namespace {
@@ -561,7 +560,7 @@ void ServerApp::accept(PublishedEvent&& event) {
   if (audience.members.empty()) return;
   if (audience.pending.empty()) active_audiences_.push_back(a);
   audience.pending.push_back(static_cast<uint32_t>(ready_.size()));
-  ready_.push_back(std::move(event));
+  ready_.push_back(ReadyEvent{std::move(event), {}, 0});
 }
 
 uint32_t ServerApp::audience_of(uint32_t topic) {
@@ -600,8 +599,6 @@ uint32_t ServerApp::audience_of(uint32_t topic) {
 }
 
 void ServerApp::deliver_ready() {
-  legacy_lines_.resize(ready_.size());
-  delivered_counts_.assign(ready_.size(), 0);
   for (const uint32_t a : active_audiences_) {
     Audience& audience = audiences_[a];
     if (audience.members.size() >= kPackMinMembers) pack_lanes(audience);
@@ -617,13 +614,10 @@ void ServerApp::deliver_ready() {
     audience.pending.clear();
   }
   active_audiences_.clear();
-  for (size_t i = 0; i < ready_.size(); ++i) {
-    if (delivered_counts_[i] > 0) {
-      shared_.metrics->delivered[ready_[i].topic]->add(cell_, delivered_counts_[i]);
-    }
+  for (const ReadyEvent& r : ready_) {
+    if (r.delivered > 0) shared_.metrics->delivered[r.event.topic]->add(cell_, r.delivered);
   }
   ready_.clear();  // releases the frames (and slabs) now
-  legacy_lines_.clear();
 }
 
 void ServerApp::pack_lanes(Audience& audience) {
@@ -632,10 +626,12 @@ void ServerApp::pack_lanes(Audience& audience) {
   // order, so events of different lanes (topics) alternate in it, and each member would take
   // one queue entry and one reference per event. Sort the pending events by lane (stable).
   std::array<uint32_t, wire::kMaxEventLanes + 1> start{};
-  for (const uint32_t i : audience.pending) ++start[topics_[ready_[i].topic].lane + 1];
+  for (const uint32_t i : audience.pending) ++start[topics_[ready_[i].event.topic].lane + 1];
   for (size_t lane = 1; lane < start.size(); ++lane) start[lane] += start[lane - 1];
   by_lane_.resize(audience.pending.size());
-  for (const uint32_t i : audience.pending) by_lane_[start[topics_[ready_[i].topic].lane]++] = i;
+  for (const uint32_t i : audience.pending) {
+    by_lane_[start[topics_[ready_[i].event.topic].lane]++] = i;
+  }
   // start[lane] is now where the next lane's run begins.
   size_t begin = 0;
   for (size_t lane = 0; lane < wire::kMaxEventLanes; ++lane) {
@@ -644,18 +640,16 @@ void ServerApp::pack_lanes(Audience& audience) {
     begin = end;
     bool contiguous = true;
     for (size_t k = 1; k < run.size() && contiguous; ++k) {
-      const PublishedEvent& prev = ready_[run[k - 1]];
-      const PublishedEvent& next = ready_[run[k]];
+      const PublishedEvent& prev = ready_[run[k - 1]].event;
+      const PublishedEvent& next = ready_[run[k]].event;
       contiguous = prev.frame.same_slab(next.frame) &&
                    prev.frame.data() + prev.frame_size == next.frame.data();
     }
     if (contiguous) continue;  // one topic's burst, or a single lane: already one range
     for (const uint32_t i : run) {
-      PublishedEvent& event = ready_[i];
+      PublishedEvent& event = ready_[i].event;
       if (event.frame_size > quic::kMaxSliceBytes) continue;  // standalone either way
-      quic::BufferRef copy = packed_.allocate(event.frame_size);
-      std::memcpy(copy.data(), event.frame.data(), event.frame_size);
-      event.frame = std::move(copy);
+      event.frame = packed_.copy_of(event.bytes());
     }
   }
 }
@@ -664,8 +658,9 @@ void ServerApp::deliver_run(Session& s, std::span<const uint32_t> events) {
   if (s.closing || !s.ready) return;
   bool sent_any = false;
   for (const uint32_t i : events) {
-    if (deliver_to(s, ready_[i], legacy_lines_[i])) {
-      ++delivered_counts_[i];
+    ReadyEvent& r = ready_[i];
+    if (deliver_to(s, r.event, r.legacy_line)) {
+      ++r.delivered;
       sent_any = true;
     }
   }

@@ -128,6 +128,12 @@ class ServerApp final : public ShardApp {
     std::vector<uint32_t> pending;              // the batch's events for them: indices into ready_
   };
 
+  struct ReadyEvent {
+    PublishedEvent event;
+    quic::BufferRef legacy_line;  // made for its first legacy taker
+    uint32_t delivered = 0;       // sessions it was queued for
+  };
+
   Session* session_of(quic::Connection& conn);
   // Takes an event whose predecessors were all taken: into the history and ready_.
   void accept(PublishedEvent&& event);
@@ -176,9 +182,7 @@ class ServerApp final : public ShardApp {
   uint64_t now_ = 0;               // the current round's time
   std::vector<PublishedEvent> batch_;
   // This batch's events in delivery order, with what each needs while it is being delivered.
-  std::vector<PublishedEvent> ready_;
-  std::vector<quic::BufferRef> legacy_lines_;  // its legacy line, made for the first taker
-  std::vector<uint32_t> delivered_counts_;
+  std::vector<ReadyEvent> ready_;
   // Audiences of the current trie generation (reused: members keep their capacity).
   std::vector<Audience> audiences_;
   size_t audience_count_ = 0;

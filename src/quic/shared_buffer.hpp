@@ -159,6 +159,12 @@ class SlabAllocator {
     ++carved_;
     return BufferRef(slice);
   }
+  // A buffer holding a copy of `bytes` (like BufferRef::copy_of, carved like allocate()).
+  BufferRef copy_of(std::span<const uint8_t> bytes) {
+    BufferRef ref = allocate(bytes.size());
+    if (!bytes.empty()) __builtin_memcpy(ref.data(), bytes.data(), bytes.size());
+    return ref;
+  }
   // The buffer allocate() just returned needs only its first `used` bytes: the rest goes to
   // the next slice (so that consecutive slices stay contiguous). No effect on a standalone one.
   void shrink_last(size_t used) {

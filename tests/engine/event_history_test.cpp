@@ -2,6 +2,7 @@
 // the publisher's slab is not pinned) and moves to slabs of its own once a topic is busy.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "engine/event_history.hpp"
