@@ -1,5 +1,7 @@
 #include "quic/connection.hpp"
 
+#include "quic/aead.hpp"
+
 #include <sys/random.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -65,9 +67,9 @@ void Connection::fill_callbacks(ngtcp2_callbacks& cb) const {
   cb.client_initial = ngtcp2_crypto_client_initial_cb;
   cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
   cb.recv_crypto_data = on_recv_crypto_data_cb;
-  cb.encrypt = ngtcp2_crypto_encrypt_cb;
-  cb.decrypt = ngtcp2_crypto_decrypt_cb;
-  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb.encrypt = aead_encrypt_cb;
+  cb.decrypt = aead_decrypt_cb;
+  cb.hp_mask = hp_mask_cb;
   cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
   cb.update_key = ngtcp2_crypto_update_key_cb;
   cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
