@@ -1,6 +1,6 @@
 // tests/quic/memory_link.hpp — a seeded in-memory network joining client Connections to one
-// ServerEndpoint, with virtual time. Datagrams can be lost, duplicated, reordered and delayed,
-// all decided by a seeded generator, so every run of a test sees the same network.
+// ServerEndpoint, with virtual time. Datagrams can be lost, duplicated, reordered, corrupted and
+// delayed, all decided by a seeded generator, so every run of a test sees the same network.
 #pragma once
 
 #include <arpa/inet.h>
@@ -48,6 +48,7 @@ struct NetworkFaults {
   double loss = 0;       // probability a datagram is dropped
   double duplicate = 0;  // probability a datagram is delivered twice
   double reorder = 0;    // probability a datagram gets extra delay (overtaken by later ones)
+  double corrupt = 0;    // probability one byte in a datagram's second half is flipped
   uint64_t delay = 1 * kMillisecond;  // one-way delay
   uint64_t reorder_delay = 3 * kMillisecond;
 };
@@ -79,6 +80,7 @@ class MemoryLink {
 
   uint64_t datagrams_sent() const { return sent_; }
   uint64_t datagrams_lost() const { return lost_; }
+  uint64_t datagrams_corrupted() const { return corrupted_; }
 
  private:
   struct InFlight {
@@ -99,11 +101,16 @@ class MemoryLink {
       ++lost_;
       return;
     }
+    std::vector<uint8_t> bytes(data, data + len);
+    if (len > 1 && u(rng_) < faults_.corrupt) {
+      ++corrupted_;
+      std::uniform_int_distribution<size_t> at(len / 2, len - 1);
+      bytes[at(rng_)] ^= static_cast<uint8_t>(1u << (rng_() % 8));
+    }
     int copies = u(rng_) < faults_.duplicate ? 2 : 1;
     for (int i = 0; i < copies; ++i) {
       Timestamp at = now_ + faults_.delay + (u(rng_) < faults_.reorder ? faults_.reorder_delay : 0);
-      queue_.push(InFlight{at, seq_++, to_server, client, receiver_path,
-                           std::vector<uint8_t>(data, data + len)});
+      queue_.push(InFlight{at, seq_++, to_server, client, receiver_path, bytes});
     }
   }
 
@@ -180,6 +187,7 @@ class MemoryLink {
   uint64_t seq_ = 0;
   uint64_t sent_ = 0;
   uint64_t lost_ = 0;
+  uint64_t corrupted_ = 0;
   std::vector<uint8_t> buffer_ = std::vector<uint8_t>(kMaxBurstPackets * 1500);
 };
 
