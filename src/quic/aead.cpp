@@ -25,8 +25,8 @@ bool is_aes_gcm(const WOLFSSL_EVP_CIPHER_CTX* ctx) {
 }
 
 // EVP keeps ChaCha20-Poly1305's raw key next to the cipher state (it re-initialises per nonce).
-const uint8_t* chacha_poly_key(const WOLFSSL_EVP_CIPHER_CTX* ctx) {
-  return ctx->cipherType == CHACHA20_POLY1305_TYPE ? ctx->key : nullptr;
+bool is_chacha_poly(const WOLFSSL_EVP_CIPHER_CTX* ctx) {
+  return ctx->cipherType == CHACHA20_POLY1305_TYPE;
 }
 
 }  // namespace
@@ -42,9 +42,10 @@ int aead_encrypt_cb(uint8_t* dest, const ngtcp2_crypto_aead* aead,
     rc = wc_AesGcmEncrypt(&ctx->cipher.aes, dest, plaintext, length, nonce,
                           static_cast<word32>(noncelen), dest + plaintextlen, kTagLength, aad,
                           static_cast<word32>(aadlen));
-  } else if (const uint8_t* key = chacha_poly_key(ctx)) {
+  } else if (is_chacha_poly(ctx)) {
+    if (ctx->key == nullptr) return NGTCP2_ERR_CALLBACK_FAILURE;
     // wolfCrypt refuses a null input even when it is empty.
-    rc = wc_ChaCha20Poly1305_Encrypt(key, nonce, aad, static_cast<word32>(aadlen),
+    rc = wc_ChaCha20Poly1305_Encrypt(ctx->key, nonce, aad, static_cast<word32>(aadlen),
                                      plaintextlen == 0 ? dest : plaintext, length, dest,
                                      dest + plaintextlen);
   } else {
@@ -67,9 +68,11 @@ int aead_decrypt_cb(uint8_t* dest, const ngtcp2_crypto_aead* aead,
     rc = wc_AesGcmDecrypt(&ctx->cipher.aes, dest, ciphertext, static_cast<word32>(length), nonce,
                           static_cast<word32>(noncelen), tag, kTagLength, aad,
                           static_cast<word32>(aadlen));
-  } else if (const uint8_t* key = chacha_poly_key(ctx)) {
+  } else if (is_chacha_poly(ctx)) {
+    // Never through EVP, which would not check the tag (see the header).
+    if (ctx->key == nullptr) return NGTCP2_ERR_DECRYPT;
     uint8_t none = 0;  // wolfCrypt refuses a null output even when it is empty
-    rc = wc_ChaCha20Poly1305_Decrypt(key, nonce, aad, static_cast<word32>(aadlen), ciphertext,
+    rc = wc_ChaCha20Poly1305_Decrypt(ctx->key, nonce, aad, static_cast<word32>(aadlen), ciphertext,
                                      static_cast<word32>(length), tag,
                                      dest != nullptr ? dest : &none);
   } else {
