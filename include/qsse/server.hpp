@@ -66,7 +66,7 @@ struct ServerStats {
   uint64_t auth_failures = 0;
   uint64_t events_published = 0;  // publish() calls that succeeded, per topic
   uint64_t events_delivered = 0;  // event copies queued to subscribers
-  uint64_t events_dropped = 0;    // not queued because a subscriber was too slow
+  uint64_t events_dropped = 0;    // not queued: subscriber too slow, or event > its max_frame
   uint64_t back_pressure = 0;     // publish() calls refused with kBackPressure
   uint64_t protocol_errors = 0;   // connections closed for protocol violations
 };

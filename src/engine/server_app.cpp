@@ -135,9 +135,11 @@ ServerMetrics::ServerMetrics(const ServerConfig& config, const EventHub& hub, si
   auto& delivered_family =
       registry.counter("events_delivered_total", "Event copies queued to subscribers", {"topic"},
                        metrics::Cells{shards});
-  auto& dropped_family = registry.counter("events_dropped_total",
-                                          "Event copies not sent because a subscriber was too slow",
-                                          {"topic"}, metrics::Cells{shards});
+  auto& dropped_family =
+      registry.counter("events_dropped_total",
+                       "Event copies not sent: the subscriber was too slow, or the "
+                       "event exceeded its max_frame_size",
+                       {"topic"}, metrics::Cells{shards});
   auto& subscribers_family =
       registry.gauge("subscribers", "Subscriptions whose pattern covers the topic", {"topic"});
   for (uint32_t t = 0; t < hub.topic_count(); ++t) {
@@ -702,10 +704,17 @@ bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
     }
     sent = s.conn->send(s.legacy_stream, legacy_line).has_value();
   } else if (event.frame_size > s.peer_max_frame) {
+    // Too large for this subscriber: it is told (GAP event_too_large), and the copy counts as
+    // dropped, not delivered.
     wire::GapFrame gap{shared_.hub->topic_name(event.topic), event.id, event.id,
                        ErrorCode::kEventTooLarge};
     quic::BufferRef frame = encode_frame(gap);
     sent = send_event_frame(s, event.topic, frame, frame.size());
+    if (sent) {
+      shared_.metrics->dropped[event.topic]->inc(cell_);
+      shard_->mark_dirty(*s.conn);
+      return false;
+    }
   } else {
     sent = send_event_frame(s, event.topic, event.frame, event.frame_size);
   }

@@ -516,6 +516,33 @@ TEST(ServerClient, PublishReportsBadInputs) {
   EXPECT_EQ(server->publish("chat.room", "x").status, PublishStatus::kShutdown);
 }
 
+// An event larger than the max_frame_size a client announced is not sent to it: the client is
+// told with a GAP, the next events arrive, and the server counts the copy as dropped.
+TEST(ServerClient, EventLargerThanTheClientsMaxFrameBecomesAGapAndCountsAsDropped) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  Recorder rec;
+  ClientHandlers handlers;
+  handlers.events.emplace_back("chat.room", rec.event_handler());
+  ClientConfig config = client_config_for(*server);
+  config.max_frame_size = 16'384;
+  auto client = Client::create(server->address(), {"chat.room"}, config, handlers);
+  ASSERT_TRUE(client.has_value()) << client.error();
+  ASSERT_TRUE(server->publish("chat.room", "before").ok());
+  ASSERT_TRUE(server->publish("chat.room", std::string(20'000, 'x')).ok());
+  ASSERT_TRUE(server->publish("chat.room", "after").ok());
+  ASSERT_TRUE(eventually([&] { return rec.event_count() == 2 && (*client)->stats().gaps == 1; }));
+  {
+    std::lock_guard lock(rec.mutex);
+    EXPECT_EQ(rec.events[0].second, "before");
+    EXPECT_EQ(rec.events[1].second, "after");
+  }
+  EXPECT_EQ(server->stats().events_delivered, 2u);
+  EXPECT_EQ(server->stats().events_dropped, 1u);
+  EXPECT_NE(server->metrics_text().find("events_dropped_total{topic=\"chat.room\"} 1\n"),
+            std::string::npos);
+}
+
 TEST(ServerClient, CreationErrorsAreClear) {
   auto bad_topic = Server::create("127.0.0.1:0", {"ok.topic", "bad..topic"});
   ASSERT_FALSE(bad_topic.has_value());
