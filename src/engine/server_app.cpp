@@ -644,8 +644,7 @@ void ServerApp::pack_lanes(Audience& audience) {
     for (size_t k = 1; k < run.size() && contiguous; ++k) {
       const PublishedEvent& prev = ready_[run[k - 1]].event;
       const PublishedEvent& next = ready_[run[k]].event;
-      contiguous = prev.frame.same_slab(next.frame) &&
-                   prev.frame.data() + prev.frame_size == next.frame.data();
+      contiguous = prev.frame.continues_into(prev.frame_size, next.frame);
     }
     if (contiguous) continue;  // one topic's burst, or a single lane: already one range
     for (const uint32_t i : run) {
@@ -671,11 +670,13 @@ void ServerApp::deliver_run(Session& s, std::span<const uint32_t> events) {
 
 bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {
   if (s.closing) return false;
-  if (s.dropping) {
+  // Not sent: the subscriber is told later (GAP) and the copy counts as dropped.
+  const auto missed = [&] {
     s.record_gap(event.topic, event.id);
     shared_.metrics->dropped[event.topic]->inc(cell_);
     return false;
-  }
+  };
+  if (s.dropping) return missed();
   if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes &&
       !(shared_.config.slow_consumer_policy == SlowConsumerPolicy::kBackPressure && hold_for(s))) {
     if (shared_.config.slow_consumer_policy == SlowConsumerPolicy::kClose) {
@@ -685,9 +686,7 @@ bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
     }
     s.dropping = true;
     catching_up_.push_back(&s);
-    s.record_gap(event.topic, event.id);
-    shared_.metrics->dropped[event.topic]->inc(cell_);
-    return false;
+    return missed();
   }
   bool sent;
   if (s.legacy) {
@@ -721,9 +720,7 @@ bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   if (!sent) {
     // A connection that is going away is not a slow consumer: nothing to count or report.
     if (s.conn->state() != quic::Connection::State::kEstablished) return false;
-    s.record_gap(event.topic, event.id);
-    shared_.metrics->dropped[event.topic]->inc(cell_);
-    return false;
+    return missed();
   }
   return true;  // deliver_run counts it and marks the connection
 }

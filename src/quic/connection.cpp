@@ -543,7 +543,7 @@ Result<void, Connection::StreamError> Connection::send(int64_t stream_id, const 
   // has unsent bytes, since sent ranges are done growing.
   if (stream->has_unsent()) {
     Slice& last = stream->slices.back();
-    if (last.buffer.same_slab(buffer) && last.buffer.data() + last.end == buffer.data() + offset) {
+    if (last.buffer.continues_into(last.end, buffer, offset)) {
       last.end += static_cast<uint32_t>(length);
       return {};
     }

@@ -115,6 +115,11 @@ class BufferRef {
   bool same_slab(const BufferRef& other) const noexcept {
     return is_slice() && other.is_slice() && owner() == other.owner();
   }
+  // True if `next`'s bytes from `next_offset` begin exactly where this one's bytes up to `end`
+  // stop, in the same slab: one range can cover both (Connection::send merges such ranges).
+  bool continues_into(size_t end, const BufferRef& next, size_t next_offset = 0) const noexcept {
+    return same_slab(next) && data() + end == next.data() + next_offset;
+  }
 
  private:
   friend class SlabAllocator;
