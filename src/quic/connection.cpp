@@ -150,6 +150,10 @@ Result<std::unique_ptr<Connection>, std::string> Connection::connect(
   conn->fill_callbacks(callbacks);
   ngtcp2_settings settings;
   conn->fill_settings(settings, now);
+  if (!config.token.empty()) {  // ngtcp2 copies it
+    settings.token = config.token.data();
+    settings.tokenlen = config.token.size();
+  }
   ngtcp2_transport_params params;
   conn->fill_transport_params(params);
   ngtcp2_path p = path.as_ngtcp2();
@@ -179,9 +183,12 @@ Result<std::unique_ptr<Connection>, std::string> Connection::accept(
   conn->fill_callbacks(callbacks);
   ngtcp2_settings settings;
   conn->fill_settings(settings, now);
-  if (initial.tokenlen > 0 && retry_odcid == nullptr) {
+  // ngtcp2 takes a token in the settings as proof that the client's address is validated, and
+  // lifts the limit of 3x the bytes received from it. Only a Retry token we verified is.
+  if (retry_odcid != nullptr) {
     settings.token = initial.token;
     settings.tokenlen = initial.tokenlen;
+    settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
   }
   ngtcp2_transport_params params;
   conn->fill_transport_params(params);

@@ -165,6 +165,9 @@ class Connection {
     const uint8_t* static_secret = nullptr;  // 32 bytes, for stateless reset tokens
     CidRegistry* cid_registry = nullptr;     // server: where our CIDs are announced
     ConnectionObserver* observer = nullptr;
+    // Client: an address-validation token to present in the first Initial (RFC 9000 8.1.3);
+    // empty: none. A server only trusts a token it can verify.
+    std::vector<uint8_t> token;
   };
 
   // Client: starts a handshake to `path.remote`. Call write() immediately afterwards to send

@@ -176,5 +176,55 @@ TEST(ServerEndpoint, IdleTimeoutFreesTheConnection) {
   EXPECT_EQ((*client)->close_reason().kind, CloseReason::Kind::kIdleTimeout);
 }
 
+// A client whose address is not validated gets at most 3x what it sent (RFC 9000 8.1), also
+// when its Initial carries a token the server cannot verify: someone spoofing a victim's
+// address must not turn the server's handshake retransmissions into a flood.
+TEST(ServerEndpoint, AnUnverifiableTokenDoesNotLiftTheAmplificationLimit) {
+  for (const bool with_token : {false, true}) {
+    SCOPED_TRACE(with_token ? "bogus token" : "no token");
+    Quiet server_side;
+    EndpointConfig config;
+    config.retry = EndpointConfig::Retry::kNever;
+    ServerEndpoint endpoint(server_tls(), config, &server_side);
+    Quiet client_side;
+    Connection::Config cc;
+    cc.observer = &client_side;
+    if (with_token) cc.token = {0x01, 0xaa, 0xbb, 0xcc};
+    Timestamp now = kSecond;
+    auto client = Connection::connect(client_tls(),
+                                      make_path("127.0.0.1", 50000, "127.0.0.1", 4433), cc, now);
+    ASSERT_TRUE(client.has_value());
+    // The client's first flight reaches the server; nothing the server sends ever comes back.
+    std::vector<uint8_t> buffer(kMaxBurstPackets * 1500);
+    uint8_t reply[1500];
+    size_t received = 0;
+    for (Burst b; (b = (*client)->write(buffer, now)).bytes > 0;) {
+      for (size_t off = 0; off < b.bytes; off += b.segment_size) {
+        const size_t len = std::min(b.segment_size, b.bytes - off);
+        received += len;
+        endpoint.on_datagram(kPath, std::span(buffer.data() + off, len), now, reply);
+      }
+    }
+    ASSERT_GE(received, 1200u);
+    ASSERT_EQ(endpoint.connection_count(), 1u);
+    // The server writes, and retransmits on every timeout, until its handshake times out.
+    size_t sent = 0;
+    const Timestamp end = now + 15 * kSecond;
+    while (now < end && endpoint.connection_count() > 0) {
+      Timestamp next = end;
+      endpoint.for_each_connection([&](Connection& conn) {
+        if (conn.expiry() <= now) conn.handle_expiry(now);
+        for (Burst b; (b = conn.write(buffer, now)).bytes > 0;) sent += b.bytes;
+        next = std::min(next, conn.expiry());
+      });
+      endpoint.reap();
+      now = std::max(now + 1, next);
+    }
+    EXPECT_GT(sent, 0u);
+    EXPECT_LE(sent, 3 * received) << "the server sent " << sent << " bytes to an address that sent "
+                                  << received;
+  }
+}
+
 }  // namespace
 }  // namespace qsse::quic
