@@ -40,10 +40,10 @@ ServerEndpoint::~ServerEndpoint() {
   connections_.clear();
 }
 
-size_t ServerEndpoint::handshakes_in_progress() const {
-  return static_cast<size_t>(std::count_if(
-      connections_.begin(), connections_.end(),
-      [](const Entry& e) { return e.conn->state() == Connection::State::kHandshaking; }));
+size_t ServerEndpoint::handshakes_in_progress() {
+  std::erase_if(handshaking_,
+                [](const Connection* c) { return c->state() != Connection::State::kHandshaking; });
+  return handshaking_.size();
 }
 
 ServerEndpoint::DatagramResult ServerEndpoint::on_datagram(const PathAddresses& path,
@@ -101,6 +101,7 @@ ServerEndpoint::DatagramResult ServerEndpoint::accept_initial(const PathAddresse
   } else {
     const bool want_retry = config_.retry == EndpointConfig::Retry::kAlways ||
                             (config_.retry == EndpointConfig::Retry::kUnderLoad &&
+                             handshaking_.size() >= config_.handshake_budget &&
                              handshakes_in_progress() >= config_.handshake_budget);
     if (want_retry) return send_retry(path, hd, now, reply);
   }
@@ -120,6 +121,7 @@ ServerEndpoint::DatagramResult ServerEndpoint::accept_initial(const PathAddresse
   CidKey odcid = CidKey::of(hd.dcid.data, hd.dcid.datalen);
   routes_.add(odcid, *raw);
   connections_.push_back(Entry{std::move(*conn), odcid});
+  handshaking_.push_back(raw);
   ++stats_.accepted;
   if (on_accept) on_accept(*raw);
   raw->read_datagram(path, datagram, now);
@@ -205,6 +207,7 @@ ServerEndpoint::DatagramResult ServerEndpoint::refuse(const ngtcp2_pkt_hd& hd,
 }
 
 size_t ServerEndpoint::reap() {
+  (void)handshakes_in_progress();  // forgets the closed ones before they are destroyed
   size_t removed = 0;
   for (size_t i = 0; i < connections_.size();) {
     if (connections_[i].conn->state() != Connection::State::kClosed) {

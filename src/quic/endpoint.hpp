@@ -93,7 +93,8 @@ class ServerEndpoint final {
   void close_all(uint64_t app_error, std::string_view reason);
 
   size_t connection_count() const { return connections_.size(); }
-  size_t handshakes_in_progress() const;
+  // Connections still handshaking (cost: at most the number of those, never all connections).
+  size_t handshakes_in_progress();
   const EndpointStats& stats() const { return stats_; }
   const std::array<uint8_t, 32>& static_secret() const { return config_.static_secret; }
 
@@ -119,6 +120,9 @@ class ServerEndpoint final {
   EndpointConfig config_;
   ConnectionObserver* observer_;
   std::vector<Entry> connections_;
+  // Accepted and perhaps still handshaking (an Initial consults it under Retry::kUnderLoad);
+  // pruned of those that finished when it reaches the budget, and at every reap.
+  std::vector<Connection*> handshaking_;
   CidTable routes_;  // every CID of every connection, plus each client's original DCID
   EndpointStats stats_;
 };

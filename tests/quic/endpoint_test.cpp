@@ -226,5 +226,45 @@ TEST(ServerEndpoint, AnUnverifiableTokenDoesNotLiftTheAmplificationLimit) {
   }
 }
 
+// Under Retry::kUnderLoad only handshakes still in progress count against the budget: finished
+// ones (and however many established connections) do not.
+TEST(ServerEndpoint, RetriesOnlyWhenTheHandshakesInProgressReachTheBudget) {
+  Quiet server_side;
+  EndpointConfig config;
+  config.retry = EndpointConfig::Retry::kUnderLoad;
+  config.handshake_budget = 2;
+  ServerEndpoint endpoint(server_tls(), config, &server_side);
+  MemoryLink link(endpoint, /*seed=*/13);
+  std::vector<Quiet> sides(5);  // outlive the clients
+  std::vector<std::unique_ptr<Connection>> clients;
+  auto connect = [&](uint16_t port) {
+    Connection::Config cc;
+    cc.observer = &sides[clients.size()];
+    auto c = Connection::connect(client_tls(), make_path("127.0.0.1", port, "127.0.0.1", 4433), cc,
+                                 link.now());
+    EXPECT_TRUE(c.has_value());
+    clients.push_back(std::move(*c));
+    return clients.back().get();
+  };
+  link.add_client(*connect(50001));
+  link.add_client(*connect(50002));
+  ASSERT_TRUE(link.run_until([&] { return server_side.handshakes == 2; }, 10 * kSecond));
+  EXPECT_EQ(endpoint.stats().retries_sent, 0u);
+  // Three more whose Initials arrive while nothing answers them: the third finds two in progress.
+  std::vector<uint8_t> buffer(kMaxBurstPackets * 1500);
+  uint8_t reply[1500];
+  for (uint16_t port : {50003, 50004, 50005}) {
+    Connection* c = connect(port);
+    const Burst b = c->write(buffer, link.now());
+    ASSERT_GT(b.bytes, 0u);
+    endpoint.on_datagram(make_path("127.0.0.1", 4433, "127.0.0.1", port),
+                         std::span(buffer.data(), std::min(b.bytes, b.segment_size)), link.now(),
+                         reply);
+  }
+  EXPECT_EQ(endpoint.stats().accepted, 4u);
+  EXPECT_EQ(endpoint.stats().retries_sent, 1u);
+  EXPECT_EQ(endpoint.handshakes_in_progress(), 2u);
+}
+
 }  // namespace
 }  // namespace qsse::quic
