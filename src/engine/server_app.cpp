@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace qsse::engine {
 namespace {
@@ -43,6 +45,10 @@ struct ServerApp::Session {
   uint64_t holding_since = 0;  // kBackPressure: over the bound, no progress since; 0: not
   size_t holding_level = 0;    // its buffered bytes then
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> gaps;  // topic -> missed ids
+  std::unordered_set<uint32_t> replayed;  // topics replayed to it (at most once each)
+  // topic -> the id it resumed from, while this shard's live delivery is still at or below it
+  // (a shard behind the one the client was on): those events it has, and does not get again.
+  std::unordered_map<uint32_t, uint64_t> resume_floor;
 
   Session(size_t max_frame, size_t max_line) : reader(max_frame), line_reader(max_line) {
     lanes.fill(-1);
@@ -373,32 +379,57 @@ void ServerApp::remove_patterns(Session& s, const wire::StringList& patterns) {
 
 void ServerApp::replay(Session& s, const wire::ResumeList& resume) {
   for (const wire::ResumePosition& position : resume) {
+    if (s.closing) return;
     const int64_t index = shared_.hub->index_of(position.topic);
     if (index < 0) continue;
+    const auto topic = static_cast<uint32_t>(index);
+    // Once per topic and session: the first replay brings the client up to date, and live
+    // events follow. (A client repeating its resume list must not have the history queued
+    // again each time.)
+    if (s.replayed.contains(topic)) continue;
     bool covered = false;
     (void)trie_.match(position.topic, [&](pubsub::SubscriberId id, std::string_view) {
       covered = covered || id == s.id;
     });
     if (!covered) continue;
-    const auto topic = static_cast<uint32_t>(index);
+    s.replayed.insert(topic);
     TopicState& state = topics_[topic];
     const uint64_t last_delivered = state.next_id - 1;
-    if (position.last_id >= last_delivered) continue;  // nothing missed
+    if (position.last_id >= last_delivered) {
+      // Nothing missed. If this shard has not delivered that far yet, the client has the
+      // events up to last_id from elsewhere: they are not delivered to it again.
+      if (position.last_id > last_delivered) s.resume_floor[topic] = position.last_id;
+      continue;
+    }
     const uint64_t first_kept = state.history.empty() ? state.next_id : state.history.front().id;
     if (first_kept > position.last_id + 1) {
-      wire::GapFrame gap{shared_.hub->topic_name(topic), position.last_id + 1, first_kept - 1,
-                         ErrorCode::kHistoryUnavailable};
-      quic::BufferRef frame = encode_frame(gap);
-      send_event_frame(s, topic, frame, frame.size());
+      send_gap(s, topic, position.last_id + 1, first_kept - 1, ErrorCode::kHistoryUnavailable);
     }
+    // Bounded like live delivery: what no longer fits under the subscriber's bound is not
+    // queued but announced, with one GAP(slow_consumer) for the rest of the topic.
+    uint64_t first_unsent = 0;
     state.history.for_each([&](const PublishedEvent& event) {
-      if (event.id <= position.last_id) return;
-      if (send_event_frame(s, topic, event.frame, event.frame_size)) {
+      if (event.id <= position.last_id || first_unsent != 0) return;
+      if (s.dropping || s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes) {
+        first_unsent = event.id;
+      } else if (event.frame_size > s.peer_max_frame) {
+        send_gap(s, topic, event.id, event.id, ErrorCode::kEventTooLarge);
+      } else if (send_event_frame(s, topic, event.frame, event.frame_size)) {
         shared_.metrics->resumed_events.inc(cell_);
       }
     });
+    if (first_unsent != 0) {
+      send_gap(s, topic, first_unsent, last_delivered, ErrorCode::kSlowConsumer);
+    }
   }
   if (shard_ != nullptr) shard_->mark_dirty(*s.conn);
+}
+
+bool ServerApp::send_gap(Session& s, uint32_t topic, uint64_t first, uint64_t last,
+                         ErrorCode reason) {
+  wire::GapFrame gap{shared_.hub->topic_name(topic), first, last, reason};
+  quic::BufferRef frame = encode_frame(gap);
+  return send_event_frame(s, topic, frame, frame.size());
 }
 
 // ---- legacy offer ---------------------------------------------------------------------------
@@ -670,6 +701,12 @@ void ServerApp::deliver_run(Session& s, std::span<const uint32_t> events) {
 
 bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line) {
   if (s.closing) return false;
+  if (!s.resume_floor.empty()) {
+    if (auto floor = s.resume_floor.find(event.topic); floor != s.resume_floor.end()) {
+      if (event.id <= floor->second) return false;  // it has this one: neither sent nor dropped
+      s.resume_floor.erase(floor);
+    }
+  }
   // Not sent: the subscriber is told later (GAP) and the copy counts as dropped.
   const auto missed = [&] {
     s.record_gap(event.topic, event.id);
@@ -705,10 +742,7 @@ bool ServerApp::deliver_to(Session& s, const PublishedEvent& event, quic::Buffer
   } else if (event.frame_size > s.peer_max_frame) {
     // Too large for this subscriber: it is told (GAP event_too_large), and the copy counts as
     // dropped, not delivered.
-    wire::GapFrame gap{shared_.hub->topic_name(event.topic), event.id, event.id,
-                       ErrorCode::kEventTooLarge};
-    quic::BufferRef frame = encode_frame(gap);
-    sent = send_event_frame(s, event.topic, frame, frame.size());
+    sent = send_gap(s, event.topic, event.id, event.id, ErrorCode::kEventTooLarge);
     if (sent) {
       shared_.metrics->dropped[event.topic]->inc(cell_);
       shard_->mark_dirty(*s.conn);
@@ -786,10 +820,7 @@ void ServerApp::catch_up(Session& s) {
   if (s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes / 2) return;
   if (!s.legacy) {
     for (const auto& [topic, range] : s.gaps) {
-      wire::GapFrame gap{shared_.hub->topic_name(topic), range.first, range.second,
-                         ErrorCode::kSlowConsumer};
-      quic::BufferRef frame = encode_frame(gap);
-      send_event_frame(s, topic, frame, frame.size());
+      send_gap(s, topic, range.first, range.second, ErrorCode::kSlowConsumer);
     }
     shard_->mark_dirty(*s.conn);
   }

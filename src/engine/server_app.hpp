@@ -146,6 +146,7 @@ class ServerApp final : public ShardApp {
   void deliver_run(Session& s, std::span<const uint32_t> events);
   bool deliver_to(Session& s, const PublishedEvent& event, quic::BufferRef& legacy_line);
   bool send_event_frame(Session& s, uint32_t topic, const quic::BufferRef& frame, size_t size);
+  bool send_gap(Session& s, uint32_t topic, uint64_t first, uint64_t last, ErrorCode reason);
   void catch_up(Session& s);
   // kBackPressure: `s` is over its bound; true while it may still hold the publishers back.
   bool hold_for(Session& s);
