@@ -473,8 +473,11 @@ bool ServerApp::handle_legacy_offer(Session& s, std::span<const uint8_t> data, b
   std::vector<std::string> topics(offer->topics.begin(), offer->topics.end());
   for (const std::string& topic : topics) {
     ErrorCode refusal = ErrorCode::kNoError;
-    if (!validate_pattern(topic) ||
-        *shared_.hub->catalog().expand(topic, [](std::string_view) {}) == 0) {
+    if (shared_.config.max_patterns_per_connection != 0 &&
+        s.patterns.size() >= shared_.config.max_patterns_per_connection) {
+      refusal = ErrorCode::kLimitExceeded;
+    } else if (!validate_pattern(topic) ||
+               *shared_.hub->catalog().expand(topic, [](std::string_view) {}) == 0) {
       refusal = ErrorCode::kTopicNotAvailable;
     } else if (authz && !authz->authorize(s.token, topic)) {
       refusal = ErrorCode::kNotAuthorized;

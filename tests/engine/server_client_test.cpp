@@ -173,6 +173,37 @@ TEST(ServerClient, LegacyClientAgainstOurServer) {
   EXPECT_EQ((*client)->protocol(), Protocol::kLegacy);
 }
 
+// The pattern limit holds for the Go client's offer too: topics beyond it are refused (legacy
+// error event, code 19) and not subscribed.
+TEST(ServerClient, LegacyOfferIsHeldToThePatternLimit) {
+  ServerConfig config = test_server_config();
+  config.max_patterns_per_connection = 2;
+  auto server = start_server(config);
+  ASSERT_TRUE(server);
+  Recorder rec;
+  ClientHandlers handlers;
+  handlers.on_error = rec.error_handler();
+  handlers.on_message = rec.message_handler();
+  auto client = Client::create(server->address(), kTopics,
+                               client_config_for(*server, Protocol::kLegacy), handlers);
+  ASSERT_TRUE(client.has_value()) << client.error();
+  ASSERT_TRUE(eventually([&] {
+    return rec.has_error(19, kTopics[2]) && rec.has_error(19, kTopics[3]);
+  })) << "the third and fourth topics are over the limit";
+  // Only the first two are subscribed: an event on the fourth topic does not arrive, one on the
+  // first does (published after it, on the same stream).
+  ASSERT_TRUE(server->publish(kTopics[3], "over").ok());
+  ASSERT_TRUE(server->publish(kTopics[0], "within").ok());
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(rec.mutex);
+    return !rec.messages.empty();
+  }));
+  EXPECT_EQ(rec.error_count(), 2u);
+  std::lock_guard lock(rec.mutex);
+  ASSERT_EQ(rec.messages.size(), 1u);
+  EXPECT_EQ(rec.messages[0].second, "within");
+}
+
 TEST(ServerClient, ReconnectsAfterServerRestartAndEventsFlowAgain) {
   // A deployment keeps its certificate across restarts.
   auto cert = quic::generate_self_signed("localhost");
