@@ -65,7 +65,7 @@ class Client {
   [[nodiscard]] static Result<std::unique_ptr<Client>, std::string> create(
       std::string_view address, const std::vector<std::string>& topics,
       const ClientConfig& config = {}, ClientHandlers handlers = {});
-  ~Client();  // close()
+  ~Client();  // close(). Not from inside one of its handlers (that aborts): close() it there.
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -80,7 +80,8 @@ class Client {
   [[nodiscard]] Result<void, std::string> subscribe(const std::vector<std::string>& patterns);
   [[nodiscard]] Result<void, std::string> unsubscribe(const std::vector<std::string>& patterns);
 
-  // Closes the connection (code 0) and stops the client thread. Idempotent.
+  // Closes the connection (code 0) and stops the client thread. Idempotent. From inside a
+  // handler it returns at once; the thread stops after the handler returns.
   void close();
   ClientStats stats() const;
   // The protocol the connection negotiated.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -62,6 +63,7 @@ struct Client::Impl final : engine::ShardApp {
   std::atomic<uint64_t> events{0}, gaps{0}, reconnects{0};
   std::atomic<bool> connected{false};
   std::atomic<bool> closing{false};
+  std::mutex stop_mutex;  // close(): joining the thread
 
   // --- client thread only ---
   std::vector<std::string> patterns;
@@ -325,6 +327,12 @@ struct Client::Impl final : engine::ShardApp {
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Client::~Client() {
+  if (impl_ != nullptr && impl_->shard->on_shard_thread()) {
+    // The client's thread would have to join itself.
+    std::fputs("qsse: a Client destroyed inside its own handler; close() it there instead\n",
+               stderr);
+    std::abort();
+  }
   close();
 }
 
@@ -497,19 +505,36 @@ Result<void, std::string> Client::unsubscribe(const std::vector<std::string>& pa
 }
 
 void Client::close() {
-  if (impl_ == nullptr || impl_->closing.exchange(true)) return;
-  std::atomic<bool> sent{false};
-  impl_->shard->post([this, &sent](engine::Shard& shard) {
+  if (impl_ == nullptr) return;
+  if (impl_->shard->on_shard_thread()) {
+    // From a handler: the thread cannot wait for itself. The connection closes now, the
+    // CONNECTION_CLOSE leaves at the end of this round, and the thread stops after it (the
+    // destructor joins it).
+    if (impl_->closing.exchange(true)) return;
     if (impl_->conn != nullptr) {
       impl_->conn->close(static_cast<uint64_t>(ErrorCode::kNoError), "client closed");
-      shard.mark_dirty(*impl_->conn);
+      impl_->shard->mark_dirty(*impl_->conn);
     }
-    sent = true;
-  });
-  const uint64_t deadline = io::monotonic_ns() + 1'000 * kMs;
-  while (!sent && io::monotonic_ns() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the CONNECTION_CLOSE leaves
+    impl_->shard->stop();
+    return;
+  }
+  std::lock_guard lock(impl_->stop_mutex);  // one caller at a time joins the thread
+  if (!impl_->closing.exchange(true)) {
+    std::atomic<bool> sent{false};
+    impl_->shard->post([this, &sent](engine::Shard& shard) {
+      if (impl_->conn != nullptr) {
+        impl_->conn->close(static_cast<uint64_t>(ErrorCode::kNoError), "client closed");
+        shard.mark_dirty(*impl_->conn);
+      }
+      sent = true;
+    });
+    const uint64_t deadline = io::monotonic_ns() + 1'000 * kMs;
+    while (!sent && io::monotonic_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the CONNECTION_CLOSE leaves
+  }
+  // Joins the thread, also when a handler closed (the thread then stopped by itself): nothing
+  // of the client may be destroyed while it still runs.
   impl_->group.stop();
 }
 

@@ -87,6 +87,7 @@ Result<std::unique_ptr<Shard>, std::string> Shard::create(
 void Shard::run() {
   const std::string name = config_.thread_name.substr(0, 12) + "-" + std::to_string(id());
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  thread_ = std::this_thread::get_id();
   while (!stop_.load(std::memory_order_relaxed)) {
     if (do_work() == 0) wait();
   }

@@ -92,6 +92,8 @@ class Shard {
   void wait();
   void stop();
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  // True on the thread inside run().
+  bool on_shard_thread() const { return thread_.load() == std::this_thread::get_id(); }
 
   // Thread-safe: runs `task` on the shard thread at the start of a later round.
   void post(std::function<void(Shard&)> task);
@@ -181,6 +183,7 @@ class Shard {
   moodycamel::ConcurrentQueue<std::function<void(Shard&)>> tasks_;
   moodycamel::ConcurrentQueue<Forwarded> forwarded_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> thread_{};  // run()'s
 
   std::unordered_set<quic::Connection*> live_;
   std::vector<quic::Connection*> dirty_;

@@ -204,6 +204,28 @@ TEST(ServerClient, LegacyOfferIsHeldToThePatternLimit) {
   EXPECT_EQ(rec.messages[0].second, "within");
 }
 
+// Handlers may call any method, close() included: the connection closes (the server sees it go)
+// and nothing waits for the client's own thread.
+TEST(ServerClient, CloseFromInsideAHandlerClosesTheConnection) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  auto client = connect(*server, {"chat.room"}, client_config_for(*server));
+  ASSERT_TRUE(client);
+  std::atomic<int> calls{0};
+  Client* raw = client.get();  // (the handler must not read `client`, which reset() writes)
+  client->set_event_handler("chat.room", [&calls, raw](std::string_view, std::span<const uint8_t>) {
+    ++calls;
+    raw->close();
+  });
+  ASSERT_TRUE(eventually([&] {
+    (void)server->publish("chat.room", "x");
+    return calls.load() > 0;
+  }));
+  EXPECT_TRUE(eventually([&] { return server->stats().connections == 0; }));
+  EXPECT_EQ(calls.load(), 1) << "no event is handled after close()";
+  client.reset();  // joins the stopped thread
+}
+
 TEST(ServerClient, ReconnectsAfterServerRestartAndEventsFlowAgain) {
   // A deployment keeps its certificate across restarts.
   auto cert = quic::generate_self_signed("localhost");
