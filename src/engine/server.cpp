@@ -42,17 +42,23 @@ struct Server::Impl {
 
   ~Impl() { group.stop(); }
 
-  // Runs `task` on every shard and waits (bounded) until all have run it.
-  void on_every_shard(const std::function<void(size_t, engine::Shard&)>& task) {
-    std::atomic<size_t> done{0};
+  // Runs `task` on every shard and waits (bounded) until all have run it. A shard busy past the
+  // wait (a slow authenticator hook) runs it later: what the posted work uses is its own.
+  void on_every_shard(std::function<void(size_t, engine::Shard&)> task) {
+    struct Pending {
+      std::function<void(size_t, engine::Shard&)> task;
+      std::atomic<size_t> done{0};
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->task = std::move(task);
     for (size_t i = 0; i < group.size(); ++i) {
-      group.shard(i).post([&, i](engine::Shard& shard) {
-        task(i, shard);
-        done.fetch_add(1);
+      group.shard(i).post([pending, i](engine::Shard& shard) {
+        pending->task(i, shard);
+        pending->done.fetch_add(1);
       });
     }
     const uint64_t deadline = io::monotonic_ns() + 5'000'000'000ull;
-    while (done.load() < group.size() && io::monotonic_ns() < deadline) {
+    while (pending->done.load() < group.size() && io::monotonic_ns() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -260,7 +266,9 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   if (impl_ == nullptr || impl_->shut_down.exchange(true)) return;
   impl_->hub->stop_publishing();
   const auto retry_ms = static_cast<uint64_t>(drain.count());
-  impl_->on_every_shard([&](size_t i, engine::Shard&) { impl_->apps[i]->send_goaway(retry_ms); });
+  impl_->on_every_shard([impl = impl_.get(), retry_ms](size_t i, engine::Shard&) {
+    impl->apps[i]->send_goaway(retry_ms);
+  });
   std::this_thread::sleep_for(drain);
   impl_->on_every_shard([](size_t, engine::Shard& shard) {
     shard.close_all(static_cast<uint64_t>(ErrorCode::kServerShutdown), "server shutdown");
