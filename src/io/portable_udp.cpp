@@ -47,33 +47,33 @@ class PortableUdp final : public DatagramIo {
     while (delivered < max_datagrams) {
       const size_t want = std::min(kBatch, max_datagrams - delivered);
       for (size_t i = 0; i < want; ++i) {
-        iov_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
-        msgs_[i].msg_hdr = {};
-        msgs_[i].msg_hdr.msg_name = &remotes_[i].storage;
-        msgs_[i].msg_hdr.msg_namelen = sizeof(remotes_[i].storage);
-        msgs_[i].msg_hdr.msg_iov = &iov_[i];
-        msgs_[i].msg_hdr.msg_iovlen = 1;
-        msgs_[i].msg_hdr.msg_control = control_[i];
-        msgs_[i].msg_hdr.msg_controllen = sizeof(control_[i]);
+        rx_iov_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
+        rx_msgs_[i].msg_hdr = {};
+        rx_msgs_[i].msg_hdr.msg_name = &remotes_[i].storage;
+        rx_msgs_[i].msg_hdr.msg_namelen = sizeof(remotes_[i].storage);
+        rx_msgs_[i].msg_hdr.msg_iov = &rx_iov_[i];
+        rx_msgs_[i].msg_hdr.msg_iovlen = 1;
+        rx_msgs_[i].msg_hdr.msg_control = rx_control_[i];
+        rx_msgs_[i].msg_hdr.msg_controllen = sizeof(rx_control_[i]);
       }
-      int n = recvmmsg(fd_, msgs_, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+      int n = recvmmsg(fd_, rx_msgs_, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
       ++stats_.rx_syscalls;
       if (n <= 0) break;
       for (int i = 0; i < n; ++i) {
-        const msghdr& h = msgs_[i].msg_hdr;
+        const msghdr& h = rx_msgs_[i].msg_hdr;
         remotes_[i].length = h.msg_namelen;
         if (h.msg_flags & MSG_TRUNC) {
           ++stats_.rx_truncated;
           continue;
         }
-        size_t segment = msgs_[i].msg_len;
+        size_t segment = rx_msgs_[i].msg_len;
         for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
              c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
           if (size_t gro = gro_segment_size(c)) segment = gro;
         }
         const uint8_t* base = buffers_.get() + static_cast<size_t>(i) * buffer_size_;
-        for (size_t off = 0; off < msgs_[i].msg_len; off += segment) {
-          size_t len = std::min(segment, msgs_[i].msg_len - off);
+        for (size_t off = 0; off < rx_msgs_[i].msg_len; off += segment) {
+          size_t len = std::min(segment, rx_msgs_[i].msg_len - off);
           visit(RxDatagram{{base + off, len}, &remotes_[i], &local_});
           ++stats_.rx_datagrams;
           stats_.rx_bytes += len;
@@ -106,7 +106,7 @@ class PortableUdp final : public DatagramIo {
         fill(count, b, 0, b.length, gso_ && b.segment_size < b.length);
         ++count;
       }
-      int n = sendmmsg(fd_, msgs_, static_cast<unsigned>(count), MSG_DONTWAIT);
+      int n = sendmmsg(fd_, tx_msgs_, static_cast<unsigned>(count), MSG_DONTWAIT);
       ++stats_.tx_syscalls;
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
@@ -125,7 +125,7 @@ class PortableUdp final : public DatagramIo {
       const bool split_burst = !gso_ && bursts[done].segment_size < bursts[done].length;
       if (split_burst) {
         stats_.tx_datagrams += static_cast<size_t>(n);
-        for (int i = 0; i < n; ++i) stats_.tx_bytes += iov_[i].iov_len;
+        for (int i = 0; i < n; ++i) stats_.tx_bytes += tx_iov_[i].iov_len;
         if (static_cast<size_t>(n) < count) {
           ++stats_.tx_would_block;
           return done;  // a partly sent burst is resent whole: QUIC tolerates duplicates
@@ -171,14 +171,14 @@ class PortableUdp final : public DatagramIo {
 
  private:
   void fill(size_t slot, const TxBurst& b, size_t offset, size_t length, bool segment) {
-    iov_[slot] = {const_cast<uint8_t*>(b.data) + offset, length};
-    msghdr& h = msgs_[slot].msg_hdr;
+    tx_iov_[slot] = {const_cast<uint8_t*>(b.data) + offset, length};
+    msghdr& h = tx_msgs_[slot].msg_hdr;
     h = {};
     h.msg_name = const_cast<sockaddr_storage*>(&b.remote.storage);
     h.msg_namelen = b.remote.length;
-    h.msg_iov = &iov_[slot];
+    h.msg_iov = &tx_iov_[slot];
     h.msg_iovlen = 1;
-    if (segment) attach_segment_size(h, control_[slot], b.segment_size);
+    if (segment) attach_segment_size(h, tx_control_[slot], b.segment_size);
   }
 
   int fd_;
@@ -188,10 +188,15 @@ class PortableUdp final : public DatagramIo {
   bool gro_;
   size_t buffer_size_;
   std::unique_ptr<uint8_t[]> buffers_;
-  mmsghdr msgs_[kBatch]{};
-  iovec iov_[kBatch]{};
+  // Receive and send keep separate message arrays: a visitor may send while receive() still
+  // walks the batch (sendmmsg writes msg_len, which bounds the split of a GRO message).
+  mmsghdr rx_msgs_[kBatch]{};
+  iovec rx_iov_[kBatch]{};
   Address remotes_[kBatch];
-  alignas(cmsghdr) uint8_t control_[kBatch][CMSG_SPACE(sizeof(int)) + CMSG_SPACE(64)]{};
+  alignas(cmsghdr) uint8_t rx_control_[kBatch][CMSG_SPACE(sizeof(int)) + CMSG_SPACE(64)]{};
+  mmsghdr tx_msgs_[kBatch]{};
+  iovec tx_iov_[kBatch]{};
+  alignas(cmsghdr) uint8_t tx_control_[kBatch][kSegmentControlSize]{};
   IoStats stats_;
 };
 

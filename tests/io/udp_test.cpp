@@ -154,6 +154,42 @@ TEST_P(UdpBackend, FullSocketBufferIsReportedNotBlocking) {
   EXPECT_LT(got, 20000u) << "a 4 KiB receive buffer cannot have held everything";
 }
 
+// A datagram callback may reply at once. The reply must not disturb the rest of the receive
+// batch: here the three datagrams arrive as one GRO message, and sending from inside the
+// callback must not cut the message short.
+TEST(PortableUdp, ReplyFromTheCallbackKeepsTheRestOfAGroBatch) {
+  UdpOptions options;
+  options.bind = *Address::parse("127.0.0.1:0");
+  auto receiver = open_udp(options, Backend::kPortable);
+  auto peer = open_udp(options, Backend::kPortable);
+  ASSERT_TRUE(receiver.has_value() && peer.has_value());
+  std::vector<uint8_t> burst(300);
+  for (size_t i = 0; i < burst.size(); ++i) burst[i] = static_cast<uint8_t>(i / 100);
+  TxBurst tx{burst.data(), burst.size(), 100, (*receiver)->local_address()};
+  ASSERT_EQ((*peer)->send({&tx, 1}), 1u);
+
+  const std::vector<uint8_t> reply(10, 0x7e);
+  std::vector<std::vector<uint8_t>> got;
+  const uint64_t deadline = monotonic_ns() + 5'000'000'000ull;
+  while (got.size() < 3 && monotonic_ns() < deadline) {
+    (*receiver)->wait(std::min(deadline, monotonic_ns() + 100'000'000));
+    (*receiver)->receive(256, [&](const RxDatagram& d) {
+      got.emplace_back(d.data.begin(), d.data.end());
+      if (got.size() == 1) {
+        TxBurst answer{reply.data(), reply.size(), reply.size(), *d.remote};
+        EXPECT_EQ((*receiver)->send({&answer, 1}), 1u);
+      }
+    });
+  }
+  ASSERT_EQ(got.size(), 3u) << "datagrams of the GRO batch after the reply were lost";
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i], std::vector<uint8_t>(100, static_cast<uint8_t>(i))) << i;
+  }
+  Received answers = receive_n(**peer, 1);
+  ASSERT_EQ(answers.datagrams.size(), 1u);
+  EXPECT_EQ(answers.datagrams[0], reply);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UdpBackend,
                          ::testing::Values(Backend::kPortable, Backend::kIoUring),
                          [](const ::testing::TestParamInfo<Backend>& info) {
