@@ -413,7 +413,10 @@ Result<LegacyEvent, LegacyError> LegacyDecoder::decode_event(std::string_view li
     if (key_is(field.key, "topic")) {
       if (auto r = read_string(field.value, &event.topic); !r) return fail(r.error());
     } else if (key_is(field.key, "data")) {
-      if (field.value.is_null()) continue;
+      if (field.value.is_null()) {  // Go sets a []byte to nil on null
+        base64.reset();
+        continue;
+      }
       std::string_view text;
       if (field.value.get_string().get(text)) return fail(LegacyError::kWrongType);
       base64 = text;
@@ -452,10 +455,10 @@ Result<LegacyOffer, LegacyError> LegacyDecoder::decode_offer(std::string_view li
     if (key_is(field.key, "token")) {
       if (auto r = read_string(field.value, &offer.token); !r) return fail(r.error());
     } else if (key_is(field.key, "topics")) {
+      state_->topics.clear();  // a repeated "topics" replaces the earlier one; null empties it
       if (field.value.is_null()) continue;
       simdjson::dom::array array;
       if (field.value.get_array().get(array)) return fail(LegacyError::kWrongType);
-      state_->topics.clear();  // a repeated "topics" replaces the earlier one
       for (simdjson::dom::element element : array) {
         std::string_view topic;
         if (auto r = read_string(element, &topic); !r) return fail(r.error());

@@ -12,8 +12,10 @@
 // `omitempty`, HTML-safe escaping of <, >, &, U+2028, U+2029), into caller-provided buffers.
 //
 // Acceptance follows Go's json.Unmarshal into the Go library's structs: fields in any order,
-// unknown fields ignored, a field given twice keeps the last value, `null` for any field (or the
-// whole document) leaves it empty, keys match ASCII case-insensitively ("Topic" == "topic").
+// unknown fields ignored, a field given twice keeps the last value, `null` as the whole document
+// leaves everything empty, `null` for "data" or "topics" empties it (Go sets a slice or map to
+// nil) and for a string or number leaves it as it was, keys match ASCII case-insensitively
+// ("Topic" == "topic").
 // Stricter than Go, deliberately: invalid UTF-8 is rejected (Go would substitute U+FFFD; Go never
 // emits it), base64 must be canonical padded standard encoding with no embedded newlines (what Go
 // emits), and nesting deeper than kMaxJsonDepth is rejected.

@@ -185,6 +185,27 @@ TEST(LegacyDecode, FieldOrderNullsMissingUnknownDuplicatesCase) {
   EXPECT_EQ(e.topic, "t");
 }
 
+// Go's json.Unmarshal sets a slice to nil on null, so a later null empties an earlier "data"
+// ([]byte) or "topics" ([]string), where it leaves an earlier string alone.
+TEST(LegacyDecode, NullEmptiesAnEarlierDataOrTopics) {
+  LegacyDecoder d;
+  auto e = decode_event_ok(d, "{\"topic\":\"x\",\"data\":\"aGk=\",\"data\":null}");
+  EXPECT_EQ(e.topic, "x");
+  EXPECT_EQ(e.data, "");
+  e = decode_event_ok(d, "{\"data\":\"aGk=\",\"data\":null,\"data\":\"YQ==\"}");
+  EXPECT_EQ(e.data, "a");
+
+  auto o = d.decode_offer("{\"topics\":[\"a\"],\"topics\":null}");
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->topics.empty()) << o->topics.size() << " topics, the first " << o->topics[0];
+  o = d.decode_offer(
+      "{\"token\":\"t\",\"topics\":[\"a\",\"b\"],\"topics\":null,\"topics\":[\"c\"]}");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->token, "t");
+  ASSERT_EQ(o->topics.size(), 1u);
+  EXPECT_EQ(o->topics[0], "c");
+}
+
 TEST(LegacyDecode, Base64) {
   LegacyDecoder d;
   std::string all(256, '\0');
