@@ -380,8 +380,10 @@ struct LegacyDecoder::State {
     if (json.size() > capacity || capacity == 0) {
       const size_t grown = std::min(std::bit_ceil(std::max(json.size(), kMinCapacity)),
                                     std::max(max_line_size, kMinCapacity));
+      // simdjson counts the root as depth 1 and refuses depth >= its maximum: one more than
+      // kMaxJsonDepth lets exactly kMaxJsonDepth levels through.
       if (document.allocate(grown) != simdjson::SUCCESS ||
-          parser.allocate(grown, kMaxJsonDepth) != simdjson::SUCCESS) {
+          parser.allocate(grown, kMaxJsonDepth + 1) != simdjson::SUCCESS) {
         throw std::bad_alloc();
       }
       capacity = grown;

@@ -45,7 +45,8 @@ inline constexpr char kLegacyDelimiter = '\n';
 inline constexpr std::string_view kLegacyErrorTopic = "error";
 // Default bound on one line (the Go library has none; we need one).
 inline constexpr size_t kDefaultMaxLineSize = 1024 * 1024;
-// Deepest JSON nesting accepted (only unknown fields can nest at all).
+// Deepest JSON nesting accepted, counting the outermost object or array as level 1: 64 nested
+// arrays are accepted, 65 refused (only unknown fields can nest at all).
 inline constexpr size_t kMaxJsonDepth = 64;
 
 enum class LegacyError : uint8_t {

@@ -262,6 +262,24 @@ TEST(LegacyDecode, GarbageIsRejectedWithTypedErrors) {
   EXPECT_TRUE(d.decode_event("{\"x\":" + std::string(60, '[') + std::string(60, ']') + "}"));
 }
 
+// Nesting is counted with the root as level 1: 64 levels are accepted, 65 refused.
+TEST(LegacyDecode, NestingLimitIsExactly64Levels) {
+  static_assert(kMaxJsonDepth == 64, "docs/PROTOCOL.md section 7 promises 64 levels");
+  auto nested = [](size_t levels) {
+    return std::string(levels, '[') + "1" + std::string(levels, ']');
+  };
+  auto error_of = [](Result<LegacyEvent, LegacyError> r) {
+    return r ? "accepted"s : std::string(to_string(r.error()));
+  };
+  LegacyDecoder d;
+  // 64 arrays around 1 parse (and are refused only for not being an object); 65 do not parse.
+  EXPECT_EQ(error_of(d.decode_event(nested(64))), "wrong_type");
+  EXPECT_EQ(error_of(d.decode_event(nested(65))), "invalid_json");
+  // The same in an ignored member, where the event object is the first level.
+  EXPECT_EQ(error_of(d.decode_event("{\"x\":" + nested(63) + "}")), "accepted");
+  EXPECT_EQ(error_of(d.decode_event("{\"x\":" + nested(64) + "}")), "invalid_json");
+}
+
 TEST(LegacyDecode, TinyLineLimit) {
   LegacyDecoder d(16);
   auto e = d.decode_event("{\"topic\":\"abc\"}");  // exactly 15 bytes
