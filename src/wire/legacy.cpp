@@ -13,6 +13,7 @@
 #include <cassert>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "wire/utf8.hpp"
@@ -69,11 +70,11 @@ std::optional<size_t> base64_decoded_size(std::string_view text) noexcept {
 
 constexpr size_t kMaxBase64Input = size_t{3} << 30;  // keeps every size inside wolfSSL's word32
 
-}  // namespace
+// kMaxLegacyData is the most whose base64 size wolfSSL can hold.
+static_assert(base64_size(kMaxLegacyData) <= std::numeric_limits<word32>::max() &&
+              base64_size(kMaxLegacyData + 1) > std::numeric_limits<word32>::max());
 
-size_t base64_size(size_t data_size) noexcept {
-  return (data_size + 2) / 3 * 4;
-}
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // JSON string escaping, as Go's encoding/json does it with HTML escaping on (the default of
@@ -184,13 +185,19 @@ char* put(char* out, std::string_view s) noexcept {
   return out + s.size();
 }
 
+// Returns the end of the encoding, or nullptr if wolfSSL refused (never, for data of at most
+// kMaxLegacyData bytes, which encode_legacy_event checks first).
 char* put_base64(char* out, std::span<const uint8_t> data) noexcept {
   if (data.empty()) return out;
-  auto size = static_cast<word32>(base64_size(data.size()));
+  if (data.size() > kMaxLegacyData) return nullptr;
+  const size_t expected = base64_size(data.size());
+  auto size = static_cast<word32>(expected);
   // An exact output size keeps wolfSSL from writing its NUL terminator past the encoding.
-  [[maybe_unused]] int rc = Base64_Encode_NoNl(data.data(), static_cast<word32>(data.size()),
-                                               reinterpret_cast<byte*>(out), &size);
-  assert(rc == 0 && size == base64_size(data.size()));
+  if (Base64_Encode_NoNl(data.data(), static_cast<word32>(data.size()),
+                         reinterpret_cast<byte*>(out), &size) != 0 ||
+      size != expected) {
+    return nullptr;
+  }
   return out + size;
 }
 
@@ -203,6 +210,7 @@ size_t event_object_size(std::string_view topic, size_t data_size) noexcept {
   return size;
 }
 
+// Returns the end of the object, or nullptr if put_base64 failed.
 char* write_event_object(char* out, std::string_view topic, std::span<const uint8_t> data) {
   *out++ = '{';
   if (!topic.empty()) out = write_json_string(put(out, kTopicKey.substr(1)), topic);
@@ -211,6 +219,7 @@ char* write_event_object(char* out, std::string_view topic, std::span<const uint
     out = put(out, kDataKey);
     *out++ = '"';
     out = put_base64(out, data);
+    if (out == nullptr) return nullptr;
     *out++ = '"';
   }
   *out++ = '}';
@@ -241,10 +250,11 @@ size_t legacy_event_size(std::string_view topic, size_t data_size) noexcept {
 Result<size_t, EncodeError> encode_legacy_event(std::span<uint8_t> out, std::string_view topic,
                                                 std::span<const uint8_t> data) noexcept {
   if (!is_valid_utf8(topic)) return fail(EncodeError::kInvalidText);
-  if (data.size() > kMaxBase64Input) return fail(EncodeError::kValueOutOfRange);
+  if (data.size() > kMaxLegacyData) return fail(EncodeError::kValueOutOfRange);
   const size_t size = legacy_event_size(topic, data.size());
   if (out.size() < size) return fail(EncodeError::kBufferTooSmall);
   char* end = write_event_object(reinterpret_cast<char*>(out.data()), topic, data);
+  if (end == nullptr) return fail(EncodeError::kValueOutOfRange);
   *end = kLegacyDelimiter;
   return size;
 }

@@ -148,9 +148,14 @@ size_t json_string_size(std::string_view text) noexcept;
 // Writes that literal at `out` (json_string_size(text) bytes) and returns the end pointer.
 char* write_json_string(char* out, std::string_view text) noexcept;
 
+// The largest payload an event line carries: 3 GiB - 3 bytes, whose base64 (4 GiB - 4 bytes)
+// is the most that fits wolfSSL's 32-bit sizes.
+inline constexpr size_t kMaxLegacyData = size_t{UINT32_MAX} / 4 * 3;
+
 // An event line {"topic":..,"data":..}\n; an empty topic or data is omitted, as Go does.
 // Like the native EVENT, encode it once and send the same bytes to every legacy subscriber.
-// Errors: kInvalidText (topic not UTF-8), kValueOutOfRange (data over 3 GiB), kBufferTooSmall.
+// Errors: kInvalidText (topic not UTF-8), kValueOutOfRange (data over kMaxLegacyData),
+// kBufferTooSmall.
 size_t legacy_event_size(std::string_view topic, size_t data_size) noexcept;
 Result<size_t, EncodeError> encode_legacy_event(std::span<uint8_t> out, std::string_view topic,
                                                 std::span<const uint8_t> data) noexcept;
@@ -169,7 +174,10 @@ size_t legacy_error_size(ErrorCode code, std::string_view topic) noexcept;
 Result<size_t, EncodeError> encode_legacy_error(std::span<uint8_t> out, ErrorCode code,
                                                 std::string_view topic);
 
-// Canonical standard base64 (RFC 4648 §4, padded) as Go's encoding/json uses for []byte.
-size_t base64_size(size_t data_size) noexcept;
+// Bytes of canonical standard base64 (RFC 4648 §4, padded) as Go's encoding/json uses for
+// []byte. Precondition: data_size < SIZE_MAX - 1.
+constexpr size_t base64_size(size_t data_size) noexcept {
+  return (data_size + 2) / 3 * 4;
+}
 
 }  // namespace qsse::wire

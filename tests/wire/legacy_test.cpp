@@ -3,6 +3,7 @@
 #include "wire/legacy.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <random>
 #include <string>
@@ -130,6 +131,33 @@ TEST(LegacyEncode, Errors) {
     EXPECT_EQ(encode_legacy_error(out, ErrorCode::kTopicNotAvailable, "abc").error(),
               EncodeError::kBufferTooSmall);
   }
+}
+
+// wolfSSL's base64 sizes are 32-bit: 3 GiB - 3 bytes encode to 4 GiB - 4, 3 GiB - 2 bytes to
+// 4 GiB, which does not fit. Larger data is refused before a byte of it is read.
+TEST(LegacyEncode, DataWhoseBase64DoesNotFit32BitsIsRefused) {
+  constexpr size_t kLargest = (size_t{3} << 30) - 3;
+  EXPECT_EQ(kMaxLegacyData, kLargest);
+  EXPECT_EQ(base64_size(kLargest), size_t{UINT32_MAX} - 3);
+  EXPECT_EQ(base64_size(kLargest + 1), size_t{1} << 32);
+  // Address space only (PROT_NONE, never backed by memory): the test crashes if it is read.
+  const size_t reserved_size = kLargest + 4;
+  void* reserved =
+      mmap(nullptr, reserved_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(reserved, MAP_FAILED);
+  const auto* data = static_cast<const uint8_t*>(reserved);
+  uint8_t out[64];
+  for (size_t size = kLargest + 1; size <= reserved_size; ++size) {
+    auto r = encode_legacy_event(out, "t", {data, size});
+    ASSERT_FALSE(r) << size;
+    EXPECT_EQ(r.error(), EncodeError::kValueOutOfRange)
+        << size << " bytes gave " << to_string(r.error());
+  }
+  // The largest that fits is not refused for its size, only for the small buffer.
+  auto r = encode_legacy_event(out, "t", {data, kLargest});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), EncodeError::kBufferTooSmall) << to_string(r.error());
+  munmap(reserved, reserved_size);
 }
 
 // ---------------------------------------------------------------------------------------------
