@@ -81,7 +81,9 @@ class IoUringUdp final : public DatagramIo {
     size_t queued = 0;
     for (const TxBurst& burst : bursts) {
       if (free_slots_.empty()) {
-        drain_completions(0, nullptr);  // reap finished sends
+        // Reap finished sends, unless called from a receive visitor: the completion queue is
+        // being walked then, and a nested walk would handle its entries twice.
+        if (!draining_) drain_completions(0, nullptr);
         if (free_slots_.empty()) break;
       }
       if (burst.length > kSendSlotSize) {  // larger than one GSO burst may be: refuse it
@@ -268,6 +270,7 @@ class IoUringUdp final : public DatagramIo {
   // Processes completions: received datagrams go to `visit` (up to max_datagrams when a
   // visitor is given), finished sends free their slots.
   size_t drain_completions(size_t max_datagrams, const RxVisitor* visit) {
+    draining_ = true;
     size_t delivered = 0;
     unsigned seen = 0;
     unsigned head;
@@ -313,6 +316,7 @@ class IoUringUdp final : public DatagramIo {
     if (rearm_recv) arm_recv();
     if (rearm_wake) arm_wake();
     if (rearm_recv || rearm_wake) io_uring_submit(&ring_);
+    draining_ = false;
     return delivered;
   }
 
@@ -351,6 +355,7 @@ class IoUringUdp final : public DatagramIo {
   size_t recv_buffer_size_;
   size_t recv_buffer_count_;
   bool ring_ready_ = false;
+  bool draining_ = false;  // inside drain_completions: a receive visitor may call send()
   unsigned setup_flags_ = 0;
   io_uring ring_{};
   io_uring_buf_ring* buf_ring_ = nullptr;

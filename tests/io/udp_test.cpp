@@ -190,6 +190,49 @@ TEST(PortableUdp, ReplyFromTheCallbackKeepsTheRestOfAGroBatch) {
   EXPECT_EQ(answers.datagrams[0], reply);
 }
 
+// Sending from inside the receive callback while every send slot is busy must not disturb the
+// completions being walked: each datagram is delivered once, and every send is accounted once.
+TEST(IoUringUdp, SendingFromTheCallbackWithAllSlotsBusyKeepsCompletionsStraight) {
+  UdpOptions options;
+  options.bind = *Address::parse("127.0.0.1:0");
+  auto receiver = open_udp(options, Backend::kIoUring);
+  auto peer = open_udp(options, Backend::kPortable);
+  ASSERT_TRUE(receiver.has_value() && peer.has_value());
+  if (std::string((*receiver)->name()) != "io_uring") GTEST_SKIP() << "io_uring unavailable";
+  // A wake-up completion ahead of the datagram's, both waiting when receive() walks them (the
+  // first receive() sets the ring up; on loopback the datagram is queued when send() returns).
+  (*receiver)->receive(64, [](const RxDatagram&) {});
+  (*receiver)->wake();
+  const uint8_t ping[] = {1, 2, 3};
+  TxBurst tx{ping, sizeof ping, sizeof ping, (*receiver)->local_address()};
+  ASSERT_EQ((*peer)->send({&tx, 1}), 1u);
+  const std::vector<uint8_t> reply(32, 0x5a);
+  const size_t kBursts = 300;  // more than the backend's send slots
+  std::vector<TxBurst> replies;
+  size_t delivered = 0, accepted = 0;
+  const uint64_t deadline = monotonic_ns() + 5'000'000'000ull;
+  while (delivered == 0 && monotonic_ns() < deadline) {
+    (*receiver)->wait(std::min(deadline, monotonic_ns() + 100'000'000));
+    (*receiver)->receive(64, [&](const RxDatagram& d) {
+      ++delivered;
+      replies.assign(kBursts, TxBurst{reply.data(), reply.size(), reply.size(), *d.remote});
+      accepted = (*receiver)->send(replies);
+    });
+  }
+  ASSERT_EQ(delivered, 1u);
+  EXPECT_GT(accepted, 0u);
+  EXPECT_LT(accepted, kBursts) << "with every slot busy the rest is refused, not reaped";
+  // Nothing new arrives: nothing is delivered again, and the sends complete as accepted.
+  Received peer_got = receive_n(**peer, accepted);
+  EXPECT_EQ(peer_got.datagrams.size(), accepted);
+  for (int i = 0; i < 20; ++i) {
+    (*receiver)->wait(monotonic_ns() + 5'000'000);
+    (*receiver)->receive(64, [&](const RxDatagram&) { ++delivered; });
+  }
+  EXPECT_EQ(delivered, 1u) << "a datagram was delivered again";
+  EXPECT_EQ((*receiver)->stats().tx_datagrams, accepted);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UdpBackend,
                          ::testing::Values(Backend::kPortable, Backend::kIoUring),
                          [](const ::testing::TestParamInfo<Backend>& info) {
