@@ -103,10 +103,12 @@ void Shard::post(std::function<void(Shard&)> task) {
   io_->wake();
 }
 
-void Shard::forward(const io::RxDatagram& d) {
+bool Shard::forward(const io::RxDatagram& d) {
+  if (forwarded_.size_approx() >= kMaxForwarded) return false;
   forwarded_.enqueue(
       Forwarded{*d.remote, *d.local, std::vector<uint8_t>(d.data.begin(), d.data.end())});
   io_->wake();
+  return true;
 }
 
 void Shard::wait() {
@@ -180,10 +182,14 @@ void Shard::on_datagram(const io::RxDatagram& d, uint64_t now) {
       dcid = d.data.data() + 6;
       if (dcid_len != quic::kCidLength) dcid = nullptr;
     }
-    if (dcid != nullptr && dcid[0] != id() &&
+    if (dcid != nullptr && dcid[0] != id() && dcid[0] < group_->size() &&
         (endpoint_ == nullptr || endpoint_->find(dcid, dcid_len) == nullptr) &&
-        client_routes_.find(dcid, dcid_len) == nullptr && group_->forward(dcid[0], d)) {
-      ++stats_.forwarded_out;
+        client_routes_.find(dcid, dcid_len) == nullptr) {
+      if (group_->forward(dcid[0], d)) {
+        ++stats_.forwarded_out;
+      } else {
+        ++stats_.forward_dropped;
+      }
       return;
     }
   }
@@ -208,18 +214,34 @@ void Shard::deliver(const io::Address& remote, const io::Address& local,
     ++stats_.unroutable;
     return;
   }
-  auto result = endpoint_->on_datagram(path, bytes, now, reply_);
+  // A stateless reply (Retry, version negotiation, reset, refusal) is written into the round's
+  // send buffer and leaves with everything else; with no room left it is dropped (the peer
+  // tries again).
+  const bool room = !tx_full();
+  const std::span<uint8_t> reply =
+      room ? std::span(tx_buffer_.data() + tx_used_, kMaxBurstBytes) : std::span<uint8_t>(reply_);
+  auto result = endpoint_->on_datagram(path, bytes, now, reply);
   using Kind = quic::ServerEndpoint::DatagramResult::Kind;
   if (result.kind == Kind::kReplied) {
-    io::TxBurst tx{reply_, result.reply_bytes, result.reply_bytes, remote};
-    io_->send({&tx, 1});
-  } else if (result.connection != nullptr) {
+    if (room) {
+      queue_burst(reply.data(), quic::Burst{result.reply_bytes, result.reply_bytes, 1}, remote);
+      tx_used_ += result.reply_bytes;
+    } else {
+      ++stats_.replies_dropped;
+    }
+  } else if (result.connection != nullptr &&
+             result.connection->state() != quic::Connection::State::kClosed) {
+    // (One that ended while reading the datagram has been forgotten already, and the next
+    // reap destroys it: it must not be listed again.)
     if (result.kind == Kind::kAccepted) live_.insert(result.connection);
     mark_dirty(*result.connection);
   }
 }
 
 void Shard::mark_dirty(quic::Connection& conn) {
+  // A closed connection has nothing left to write, and is destroyed at the next reap, which may
+  // come before the next flush.
+  if (conn.state() == quic::Connection::State::kClosed) return;
   if (!conn.write_pending) {
     conn.write_pending = true;
     dirty_.push_back(&conn);
@@ -434,9 +456,7 @@ void ShardGroup::stop() {
 }
 
 bool ShardGroup::forward(uint8_t shard_id, const io::RxDatagram& datagram) {
-  if (shard_id >= shards_.size()) return false;
-  shards_[shard_id]->forward(datagram);
-  return true;
+  return shards_[shard_id]->forward(datagram);
 }
 
 }  // namespace qsse::engine

@@ -97,8 +97,11 @@ class Shard {
 
   // Thread-safe: runs `task` on the shard thread at the start of a later round.
   void post(std::function<void(Shard&)> task);
-  // Thread-safe: a datagram that belongs to this shard, received by another.
-  void forward(const io::RxDatagram& datagram);
+  // Thread-safe: a datagram that belongs to this shard, received by another. False: dropped,
+  // because kMaxForwarded datagrams wait already (a flood of packets naming this shard must
+  // not grow the queue without bound; a lost datagram is QUIC's to recover).
+  bool forward(const io::RxDatagram& datagram);
+  static constexpr size_t kMaxForwarded = 4096;
 
   // Shard thread: opens a client connection to `remote`; the first Initial leaves at once.
   [[nodiscard]] Result<quic::Connection*, std::string> connect(
@@ -122,6 +125,8 @@ class Shard {
     uint64_t rounds = 0;
     uint64_t forwarded_out = 0;
     uint64_t forwarded_in = 0;
+    uint64_t forward_dropped = 0;  // for another shard, whose queue was full
+    uint64_t replies_dropped = 0;  // stateless replies with no room in the send buffer
     uint64_t bursts_sent = 0;
     uint64_t bursts_joined = 0;      // bursts sent as part of an earlier one to the same peer
     uint64_t unroutable = 0;         // client-only shard: datagrams for no connection (dropped)
@@ -198,7 +203,7 @@ class Shard {
   size_t tx_used_ = 0;
   std::vector<io::TxBurst> tx_bursts_;
   bool tx_blocked_ = false;  // this round's send() could not take everything
-  uint8_t reply_[1500];
+  uint8_t reply_[1500];      // a stateless reply written when tx_buffer_ has no room (dropped)
   Stats stats_;
 };
 
@@ -214,8 +219,8 @@ class ShardGroup {
   void start();
   // Stops all shards and joins their threads.
   void stop();
-  // Hands a datagram to the shard that owns its destination CID; false if `shard_id` is not
-  // one of ours (the caller then handles it locally).
+  // Hands a datagram to the shard that owns its destination CID (`shard_id` < size()); false:
+  // dropped, that shard's queue is full.
   bool forward(uint8_t shard_id, const io::RxDatagram& datagram);
 
  private:

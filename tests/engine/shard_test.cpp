@@ -154,6 +154,111 @@ TEST(Shard, KeepsBurstsAFullSocketRefusesAndSendsThemLater) {
   EXPECT_GT(blocked.load(), 10u);  // the refusals did happen
 }
 
+// Another shard's queue of forwarded datagrams is bounded: a flood of packets naming a shard
+// cannot grow it without limit; the excess is refused (and the forwarding shard counts it).
+TEST(Shard, ForwardedDatagramsBeyondTheBoundAreRefused) {
+  testing::TestTls tls;
+  SenderApp app(0);
+  auto network = io::MemoryNetwork::create();
+  auto io = network->open(*io::Address::parse("10.0.0.1:443"));
+  ASSERT_TRUE(io.has_value());
+  auto shard = Shard::create(udp_config(1, "0.0.0.0:0", io::Backend::kPortable), tls.server, &app,
+                             std::move(*io));
+  ASSERT_TRUE(shard.has_value());
+  const io::Address from = *io::Address::parse("10.0.0.9:5000");
+  const io::Address to = *io::Address::parse("10.0.0.1:443");
+  std::vector<uint8_t> packet(100, 0x5a);
+  packet[0] = 0x40;
+  packet[1] = 1;  // CID naming shard 1
+  const io::RxDatagram d{packet, &from, &to};
+  size_t taken = 0;
+  for (size_t i = 0; i < Shard::kMaxForwarded + 100; ++i) taken += (*shard)->forward(d) ? 1 : 0;
+  EXPECT_EQ(taken, Shard::kMaxForwarded);
+  (*shard)->do_work();  // drains some: room again
+  EXPECT_TRUE((*shard)->forward(d));
+}
+
+// Sends nothing while `full` is set, as a socket whose buffer stays full.
+class CloggedIo final : public io::DatagramIo {
+ public:
+  explicit CloggedIo(std::unique_ptr<io::DatagramIo> inner) : inner_(std::move(inner)) {}
+  const char* name() const override { return "clogged"; }
+  const io::Address& local_address() const override { return inner_->local_address(); }
+  size_t receive(size_t max, const io::RxVisitor& visit) override {
+    return inner_->receive(max, visit);
+  }
+  size_t send(std::span<const io::TxBurst> bursts) override {
+    return full ? 0 : inner_->send(bursts);
+  }
+  void wait(uint64_t deadline) override { inner_->wait(deadline); }
+  void wake() override { inner_->wake(); }
+  const io::IoStats& stats() const override { return inner_->stats(); }
+  bool gso() const override { return inner_->gso(); }
+  bool full = true;
+
+ private:
+  std::unique_ptr<io::DatagramIo> inner_;
+};
+
+// A connection that ends while its first datagram is read (a corrupted Initial) is forgotten
+// at once. It was listed for writing again; when the socket was full the round's writing
+// stopped before reaching it, the next reap destroyed it and the next round wrote to freed
+// memory (ASan: heap-use-after-free).
+TEST(Shard, AConnectionThatEndsOnItsFirstDatagramIsNotWrittenAfterwards) {
+  testing::TestTls tls;
+  SenderApp app(0);
+  auto network = io::MemoryNetwork::create();
+  const io::Address server_address = *io::Address::parse("10.0.0.1:443");
+  auto inner = network->open(server_address);
+  auto attacker = network->open(*io::Address::parse("10.0.0.2:4000"));
+  ASSERT_TRUE(inner.has_value() && attacker.has_value());
+  auto clogged = std::make_unique<CloggedIo>(std::move(*inner));
+  CloggedIo* io = clogged.get();
+  auto shard = Shard::create(udp_config(0, "0.0.0.0:0", io::Backend::kPortable), tls.server, &app,
+                             std::move(clogged));
+  ASSERT_TRUE(shard.has_value());
+  auto send = [&](const std::vector<uint8_t>& d) {
+    io::TxBurst tx{d.data(), d.size(), d.size(), server_address};
+    ASSERT_EQ((*attacker)->send({&tx, 1}), 1u);
+  };
+  // Short-header packets for no connection: each is answered with a stateless reset, which
+  // waits in the shard's send buffer while the socket takes nothing, until the buffer is full.
+  // (A reset is at most 64 bytes: 2 MiB take some 33,000.)
+  std::vector<uint8_t> unknown(100, 0x5a);
+  unknown[0] = 0x40;
+  for (int i = 0; i < 40'000 && (*shard)->stats().replies_dropped == 0; ++i) {
+    unknown[2] = static_cast<uint8_t>(i), unknown[3] = static_cast<uint8_t>(i >> 8);
+    send(unknown);
+    if (i % 64 == 63) (*shard)->do_work();
+  }
+  ASSERT_GT((*shard)->stats().replies_dropped, 0u) << "the send buffer did not fill up";
+  // A valid client Initial with a flipped byte: accepted, then dropped by the AEAD.
+  struct Nop final : quic::ConnectionObserver {
+    void on_handshake_completed(quic::Connection&) override {}
+    bool on_stream_data(quic::Connection&, int64_t, std::span<const uint8_t>, bool) override {
+      return true;
+    }
+  } nop;
+  quic::Connection::Config config;
+  config.observer = &nop;
+  const io::Address client_address = *io::Address::parse("10.0.0.2:4000");
+  quic::PathAddresses path;
+  path.local = client_address.storage, path.local_len = client_address.length;
+  path.remote = server_address.storage, path.remote_len = server_address.length;
+  auto client = quic::Connection::connect(tls.client, path, config, io::monotonic_ns());
+  ASSERT_TRUE(client.has_value());
+  std::vector<uint8_t> initial(quic::kMaxBurstPackets * 1500);
+  initial.resize((*client)->write(initial, io::monotonic_ns()).segment_size);
+  initial[initial.size() - 30] ^= 0x5a;
+  send(initial);
+  for (int round = 0; round < 5; ++round) (*shard)->do_work();
+  EXPECT_GT((*shard)->endpoint()->stats().accepted, 0u) << "the Initial was not even accepted";
+  EXPECT_EQ((*shard)->endpoint()->connection_count(), 0u);
+  io->full = false;  // the queued replies leave
+  for (int round = 0; round < 5; ++round) (*shard)->do_work();
+  EXPECT_GT((*shard)->io().stats().tx_datagrams, 1000u);
+}
+
 // Shards share one address (SO_REUSEPORT). When a client's datagrams start landing on another
 // shard (its address changed: NAT rebinding), that shard forwards them to the owner of the
 // connection, named by the first byte of the connection ID; the transfer continues.
