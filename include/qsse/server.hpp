@@ -44,7 +44,8 @@ enum class PublishStatus : uint8_t {
   kTopicNotAvailable,
   // Not a valid topic or pattern (docs/TOPICS.md).
   kInvalidTopic,
-  // The event does not fit ServerConfig::max_frame_size.
+  // The event does not fit ServerConfig::max_frame_size, or the pattern names more topics than
+  // an inbox holds (ServerConfig::inbox_capacity).
   kTooLarge,
   // shutdown() was called.
   kShutdown,
@@ -60,7 +61,7 @@ struct PublishResult {
 };
 
 struct ServerStats {
-  uint64_t connections = 0;  // open now (handshaking or established)
+  uint64_t connections = 0;  // open now: handshake completed, not yet closed
   uint64_t handshakes_ok = 0;
   uint64_t handshakes_failed = 0;  // TLS/ALPN failures, timeouts before completion
   uint64_t auth_failures = 0;

@@ -68,6 +68,10 @@ PublishResult EventHub::publish(std::string_view topic_or_pattern, std::span<con
 
   // Reserve room in every inbox, or in none.
   const auto n = static_cast<int64_t>(targets.size());
+  if (n > capacity_) {  // could never fit: retrying would not help
+    result.status = PublishStatus::kTooLarge;
+    return result;
+  }
   for (size_t s = 0; s < inboxes_.size(); ++s) {
     if (inboxes_[s]->reserved.fetch_add(n, std::memory_order_relaxed) + n > capacity_) {
       for (size_t r = 0; r <= s; ++r) {

@@ -169,7 +169,8 @@ ServerApp::ServerApp(ServerShared& shared, size_t shard_index)
       shard_index_(shard_index),
       inbox_(shared.hub->inbox(shard_index)),
       topics_(shared.hub->topic_count()),
-      legacy_decoder_(wire::kDefaultMaxLineSize) {
+      legacy_decoder_(wire::kDefaultMaxLineSize),
+      cell_{shard_index} {
   const uint32_t lanes = std::clamp<uint32_t>(shared.config.event_lanes, 1, wire::kMaxEventLanes);
   for (uint32_t t = 0; t < topics_.size(); ++t) {
     topics_[t].lane = wire::lane_for_topic(shared.hub->topic_name(t), lanes);

@@ -569,6 +569,17 @@ TEST(ServerClient, PublishReportsBadInputs) {
   EXPECT_EQ(server->publish("chat.room", "x").status, PublishStatus::kShutdown);
 }
 
+// A pattern naming more topics than an inbox holds can never be published: it is refused as
+// too large, not reported as back-pressure (which tells the caller to retry).
+TEST(ServerClient, PublishToMoreTopicsThanAnInboxHoldsIsTooLarge) {
+  ServerConfig config = test_server_config();
+  config.inbox_capacity = 2;
+  auto server = start_server(config);
+  ASSERT_TRUE(server);
+  EXPECT_EQ(server->publish("ride.*", "x").status, PublishStatus::kTooLarge);
+  EXPECT_TRUE(server->publish("ride.1.location", "x").ok());
+}
+
 // An event larger than the max_frame_size a client announced is not sent to it: the client is
 // told with a GAP, the next events arrive, and the server counts the copy as dropped.
 TEST(ServerClient, EventLargerThanTheClientsMaxFrameBecomesAGapAndCountsAsDropped) {
