@@ -76,6 +76,16 @@ void ServerShared::set_authorizer(std::shared_ptr<Authorizer> a) {
   authorizer_ = std::move(a);
 }
 
+namespace {
+// datagrams_dropped_total's reasons, in ServerMetrics::datagrams_dropped's order.
+constexpr std::array<std::string_view, 4> kDatagramDropReasons = {
+    "truncated",           // received, larger than the receive buffer
+    "send_error",          // refused by the kernel
+    "forward_queue_full",  // for another shard, whose queue was full
+    "reply_no_room",       // a stateless reply, with no room left in the round's send buffer
+};
+}  // namespace
+
 ServerMetrics::ServerMetrics(const ServerConfig& config, const EventHub& hub, size_t shards)
     : registry(metrics::RegistryOptions{config.metric_namespace, config.metric_subsystem}),
       connections(registry.gauge("connections", "Client connections open now").get()),
@@ -148,6 +158,15 @@ ServerMetrics::ServerMetrics(const ServerConfig& config, const EventHub& hub, si
                        {"topic"}, metrics::Cells{shards});
   auto& subscribers_family =
       registry.gauge("subscribers", "Subscriptions whose pattern covers the topic", {"topic"});
+  auto& dropped_datagrams = registry.counter(
+      "datagrams_dropped_total",
+      "UDP datagrams dropped: received larger than the receive buffer (truncated), refused by "
+      "the kernel (send_error), for another shard whose queue was full (forward_queue_full), "
+      "stateless replies with no room in the send buffer (reply_no_room)",
+      {"reason"}, metrics::Cells{shards});
+  for (size_t i = 0; i < kDatagramDropReasons.size(); ++i) {
+    datagrams_dropped[i] = &dropped_datagrams.with({kDatagramDropReasons[i]});
+  }
   for (uint32_t t = 0; t < hub.topic_count(); ++t) {
     const std::string_view topic = hub.topic_name(t);
     published.push_back(&published_family.with({topic}));
@@ -845,7 +864,19 @@ void ServerApp::export_io_stats(Shard& shard) {
   m.datagrams_sent.add(cell_, now.tx_datagrams - exported_io_.tx_datagrams);
   m.bytes_received.add(cell_, now.rx_bytes - exported_io_.rx_bytes);
   m.bytes_sent.add(cell_, now.tx_bytes - exported_io_.tx_bytes);
+  const Shard::Stats& shard_stats = shard.stats();
+  const uint64_t dropped[] = {
+      now.rx_truncated - exported_io_.rx_truncated,
+      now.tx_errors - exported_io_.tx_errors,
+      shard_stats.forward_dropped - exported_forward_dropped_,
+      shard_stats.replies_dropped - exported_replies_dropped_,
+  };
+  for (size_t i = 0; i < std::size(dropped); ++i) {
+    if (dropped[i] != 0) m.datagrams_dropped[i]->add(cell_, dropped[i]);
+  }
   exported_io_ = now;
+  exported_forward_dropped_ = shard_stats.forward_dropped;
+  exported_replies_dropped_ = shard_stats.replies_dropped;
 }
 
 bool ServerApp::prepare_to_sleep() {

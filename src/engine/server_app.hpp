@@ -18,6 +18,7 @@
 // cold; touching it once per batch instead of once per event is most of the fan-out's cost.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -61,6 +62,8 @@ struct ServerMetrics {
   metrics::Counter& bytes_received;
   metrics::Counter& bytes_sent;
   metrics::CounterFamily& errors_sent;  // ERROR frames and closes sent to clients, by code
+  // UDP datagrams dropped, by reason (kDatagramDropReasons).
+  std::array<metrics::Counter*, 4> datagrams_dropped{};
   // Per declared topic, indexed like EventHub topics.
   std::vector<metrics::Counter*> published;
   std::vector<metrics::Counter*> delivered;
@@ -194,7 +197,9 @@ class ServerApp final : public ShardApp {
   std::vector<uint32_t> by_lane_;           // pack_lanes' scratch
   wire::LegacyDecoder legacy_decoder_;
   metrics::Shard cell_;
-  io::IoStats exported_io_;  // io counters already added to the metrics
+  io::IoStats exported_io_;                // io counters already added to the metrics
+  uint64_t exported_forward_dropped_ = 0;  // and the shard's
+  uint64_t exported_replies_dropped_ = 0;
 };
 
 }  // namespace qsse::engine

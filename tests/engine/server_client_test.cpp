@@ -742,6 +742,8 @@ TEST(ServerClient, MetricsTextHasTheExpectedSeries) {
            "ride_push_subscribers{topic=\"chat.room\"} 1\n",
            "ride_push_errors_total{code=\"topic_not_available\"} 1\n",
            "# TYPE ride_push_events_dropped_total counter\n",
+           "ride_push_datagrams_dropped_total{reason=\"forward_queue_full\"} 0\n",
+           "ride_push_datagrams_dropped_total{reason=\"reply_no_room\"} 0\n",
        }) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
   }
