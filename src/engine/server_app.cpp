@@ -425,12 +425,17 @@ void ServerApp::replay(Session& s, const wire::ResumeList& resume) {
     if (first_kept > position.last_id + 1) {
       send_gap(s, topic, position.last_id + 1, first_kept - 1, ErrorCode::kHistoryUnavailable);
     }
-    // Bounded like live delivery: what no longer fits under the subscriber's bound is not
-    // queued but announced, with one GAP(slow_consumer) for the rest of the topic.
+    // Under kDropWithGap, bounded like live delivery: what no longer fits under the
+    // subscriber's bound is not queued but announced, with one GAP(slow_consumer) for the rest
+    // of the topic. (The replay cannot wait for acknowledgements. Under the other policies,
+    // which never drop, it queues the whole retained history: once per topic, so at most
+    // history_window events per topic the client covers.)
+    const bool may_drop = shared_.config.slow_consumer_policy == SlowConsumerPolicy::kDropWithGap;
     uint64_t first_unsent = 0;
     state.history.for_each([&](const PublishedEvent& event) {
       if (event.id <= position.last_id || first_unsent != 0) return;
-      if (s.dropping || s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes) {
+      if (may_drop &&
+          (s.dropping || s.conn->buffered_bytes() >= shared_.config.slow_consumer_bytes)) {
         first_unsent = event.id;
       } else if (event.frame_size > s.peer_max_frame) {
         send_gap(s, topic, event.id, event.id, ErrorCode::kEventTooLarge);
