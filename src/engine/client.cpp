@@ -81,6 +81,8 @@ struct Client::Impl final : engine::ShardApp {
 
   // ---- helpers ----
   void dispatch_event(std::string_view topic, std::span<const uint8_t> data) {
+    // close() (perhaps from a handler) ends the calls, also for events already received.
+    if (closing.load(std::memory_order_relaxed)) return;
     events.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<const HandlerTable> table;
     {
@@ -101,6 +103,7 @@ struct Client::Impl final : engine::ShardApp {
   }
 
   void dispatch_error(const ClientError& error) {
+    if (closing.load(std::memory_order_relaxed)) return;
     std::shared_ptr<const HandlerTable> table;
     {
       std::lock_guard lock(mutex);

@@ -91,6 +91,7 @@ void Shard::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (do_work() == 0) wait();
   }
+  thread_ = std::thread::id();  // (a later thread may get the same id)
 }
 
 void Shard::stop() {
