@@ -8,11 +8,11 @@
 // Model: one owner thread calls receive(), send() and wait(). Received datagrams are handed to
 // a visitor as views that are valid only during the callback; a GRO batch is split into its
 // datagrams by the backend, so the visitor always sees one QUIC datagram at a time. The visitor
-// may call send() to reply at once (the shard answers some packets statelessly); the rest of the
-// batch is still delivered. send() takes bursts: each burst is one or more datagrams of
-// `segment_size` bytes (the last may be shorter) to one peer, sent with one GSO system call
-// where the backend supports it. wake() is the only call another thread may make: it ends a
-// wait() early.
+// may call send() to reply at once (io_uring then refuses what finds no free send slot); the
+// rest of the batch is still delivered. send() takes bursts: each burst is one or more
+// datagrams of `segment_size` bytes (the last may be shorter) to one peer, sent with one GSO
+// system call where the backend supports it. wake() is the only call another thread may make:
+// it ends a wait() early.
 #pragma once
 
 #include <netinet/in.h>
