@@ -15,6 +15,7 @@
 namespace qsse::engine {
 namespace {
 
+using testing::client_initial;
 using testing::ReceiverApp;
 using testing::SenderApp;
 using testing::wait_for;
@@ -42,29 +43,6 @@ Snapshot snapshot(Shard& shard) {
       10);
   std::lock_guard lock(m);
   return out;
-}
-
-// The first datagram a fresh client connection would send (a real, valid Initial).
-std::vector<uint8_t> client_initial(std::shared_ptr<quic::TlsContext> tls, const io::Address& local,
-                                    const io::Address& remote) {
-  struct Nop final : quic::ConnectionObserver {
-    void on_handshake_completed(quic::Connection&) override {}
-    bool on_stream_data(quic::Connection&, int64_t, std::span<const uint8_t>, bool) override {
-      return true;
-    }
-  } nop;
-  quic::PathAddresses path;
-  path.local = local.storage;
-  path.local_len = local.length;
-  path.remote = remote.storage;
-  path.remote_len = remote.length;
-  quic::Connection::Config config;
-  config.observer = &nop;
-  auto conn = quic::Connection::connect(tls, path, config, io::monotonic_ns());
-  std::vector<uint8_t> buffer(quic::kMaxBurstPackets * 1500);
-  quic::Burst burst = (*conn)->write(buffer, io::monotonic_ns());
-  buffer.resize(burst.segment_size);
-  return buffer;
 }
 
 TEST(ShardBadInput, KeepsServingThroughGarbageFloodsAndVanishingClients) {

@@ -233,22 +233,8 @@ TEST(Shard, AConnectionThatEndsOnItsFirstDatagramIsNotWrittenAfterwards) {
   }
   ASSERT_GT((*shard)->stats().replies_dropped, 0u) << "the send buffer did not fill up";
   // A valid client Initial with a flipped byte: accepted, then dropped by the AEAD.
-  struct Nop final : quic::ConnectionObserver {
-    void on_handshake_completed(quic::Connection&) override {}
-    bool on_stream_data(quic::Connection&, int64_t, std::span<const uint8_t>, bool) override {
-      return true;
-    }
-  } nop;
-  quic::Connection::Config config;
-  config.observer = &nop;
-  const io::Address client_address = *io::Address::parse("10.0.0.2:4000");
-  quic::PathAddresses path;
-  path.local = client_address.storage, path.local_len = client_address.length;
-  path.remote = server_address.storage, path.remote_len = server_address.length;
-  auto client = quic::Connection::connect(tls.client, path, config, io::monotonic_ns());
-  ASSERT_TRUE(client.has_value());
-  std::vector<uint8_t> initial(quic::kMaxBurstPackets * 1500);
-  initial.resize((*client)->write(initial, io::monotonic_ns()).segment_size);
+  std::vector<uint8_t> initial =
+      testing::client_initial(tls.client, *io::Address::parse("10.0.0.2:4000"), server_address);
   initial[initial.size() - 30] ^= 0x5a;
   send(initial);
   for (int round = 0; round < 5; ++round) (*shard)->do_work();
