@@ -109,6 +109,7 @@ void Connection::fill_settings(ngtcp2_settings& settings, Timestamp now) const {
   settings.handshake_timeout = t.handshake_timeout;
   settings.max_window = t.max_data * 4;
   settings.max_stream_window = t.max_stream_data * 4;
+  settings.ack_thresh = std::max<size_t>(t.ack_eliciting_threshold, 1);
 }
 
 void Connection::fill_transport_params(ngtcp2_transport_params& params) const {

@@ -42,6 +42,7 @@ namespace qsse::quic {
 
 // Monotonic time in nanoseconds, supplied by the caller (ngtcp2's unit).
 using Timestamp = uint64_t;
+inline constexpr uint64_t kMicrosecond = NGTCP2_MICROSECONDS;
 inline constexpr uint64_t kMillisecond = NGTCP2_MILLISECONDS;
 inline constexpr uint64_t kSecond = NGTCP2_SECONDS;
 
@@ -76,6 +77,11 @@ struct TransportSettings {
   size_t max_rx_udp_payload = kMaxRxUdpPayload;
   bool path_mtu_discovery = true;
   ngtcp2_cc_algo congestion_control = NGTCP2_CC_ALGO_CUBIC;
+  // Acknowledge once per this many ack-eliciting packets received (and a lone packet after half
+  // the max_ack_delay we announce, or at once when packets arrive out of order). RFC 9000
+  // suggests 2; a subscriber mostly receives, and every acknowledgement costs both ends a
+  // packet. 16, as with ACK decimation: see docs/ENGINE.md, "Acknowledgements".
+  size_t ack_eliciting_threshold = 16;
 };
 
 // One network path: local and remote socket addresses.

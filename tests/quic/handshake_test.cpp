@@ -102,7 +102,7 @@ struct Fixture {
   // Builds the client; returns false (with the reason in `error`) if that fails.
   // `ciphers` (a wolfSSL cipher list) narrows what the client offers.
   bool connect(const ClientTlsOptions& options, MemoryLink& link, std::string* error = nullptr,
-               const char* ciphers = nullptr) {
+               const char* ciphers = nullptr, const TransportSettings& transport = {}) {
     auto tls = TlsContext::client(options);
     if (!tls) {
       if (error) *error = tls.error();
@@ -113,6 +113,7 @@ struct Fixture {
       return false;
     }
     Connection::Config config;
+    config.transport = transport;
     config.observer = &client_observer;
     auto conn = Connection::connect(*tls, testing::make_path("127.0.0.1", 50000, "127.0.0.1", 4433),
                                     config, link.now());
@@ -178,6 +179,75 @@ TEST(QuicHandshake, DeliversIntactOverLossyReorderingNetwork) {
   ASSERT_EQ(received.size(), kSize);
   EXPECT_TRUE(std::equal(received.begin(), received.end(), f.server_observer.payload.data()));
   EXPECT_GT(link.datagrams_lost(), 0u) << "the network should have dropped something";
+}
+
+// The client's acknowledgements while the server sends `packets` small packets one at a time,
+// each arriving before the next leaves: how many datagrams the client sent meanwhile.
+uint64_t acknowledgements_for(size_t packets, const TransportSettings& client_transport) {
+  Fixture f;
+  NetworkFaults faults;
+  faults.delay = 100 * kMicrosecond;  // 16 packets take 3.2 ms: the threshold acts, not the timer
+  MemoryLink link(*f.server, /*seed=*/21, faults);
+  EXPECT_TRUE(f.connect(trusting(f.cert.certificate_pem), link, nullptr, nullptr,
+                        client_transport));
+  EXPECT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
+  Connection& server = *f.server_observer.conn;
+  // Let the handshake's own packets (HANDSHAKE_DONE, NEW_CONNECTION_ID, their acknowledgements)
+  // settle first.
+  const Timestamp settle = link.now() + 100 * kMillisecond;
+  link.run_until([&] { return link.now() >= settle; }, 200 * kMillisecond);
+  auto stream = server.open_uni_stream();
+  EXPECT_TRUE(stream.has_value());
+  const BufferRef payload = make_payload(64 * packets);
+  const uint64_t before = link.datagrams_sent_to_server();
+  for (size_t i = 0; i < packets; ++i) {
+    EXPECT_TRUE(server.send(*stream, payload, i * 64, 64));
+    const size_t want = (i + 1) * 64;
+    EXPECT_TRUE(link.run_until(
+        [&] {
+          auto it = f.client_observer.data.find(*stream);
+          return it != f.client_observer.data.end() && it->second.size() == want;
+        },
+        kSecond))
+        << "packet " << i;
+  }
+  return link.datagrams_sent_to_server() - before;
+}
+
+TEST(QuicHandshake, AcknowledgesOncePerThresholdOfPacketsReceived) {
+  const size_t kPackets = 160;
+  const uint64_t by_default = acknowledgements_for(kPackets, TransportSettings{});
+  EXPECT_GE(by_default, kPackets / 16 - 1);
+  EXPECT_LE(by_default, kPackets / 16 + 1);
+  TransportSettings every_fourth;
+  every_fourth.ack_eliciting_threshold = 4;
+  const uint64_t by_four = acknowledgements_for(kPackets, every_fourth);
+  EXPECT_GE(by_four, kPackets / 4 - 1);
+  EXPECT_LE(by_four, kPackets / 4 + 1);
+}
+
+TEST(QuicHandshake, AcknowledgesALonePacketAfterHalfTheMaxAckDelay) {
+  Fixture f;
+  NetworkFaults faults;
+  faults.delay = 100 * kMicrosecond;
+  MemoryLink link(*f.server, /*seed=*/22, faults);
+  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
+  ASSERT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
+  Connection& server = *f.server_observer.conn;
+  const Timestamp settle = link.now() + 100 * kMillisecond;
+  link.run_until([&] { return link.now() >= settle; }, 200 * kMillisecond);
+  ASSERT_EQ(server.buffered_bytes(), 0u);
+  auto stream = server.open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  ASSERT_TRUE(server.send(*stream, make_payload(64), 0, 64));
+  ASSERT_TRUE(link.run_until([&] { return !f.client_observer.data.empty(); }, kSecond));
+  const Timestamp received = link.now();
+  const uint64_t before = link.datagrams_sent_to_server();
+  ASSERT_TRUE(link.run_until([&] { return server.buffered_bytes() == 0; }, kSecond));
+  // 12.5 ms (half of the 25 ms announced) plus the trip back; one acknowledgement.
+  EXPECT_GE(link.now() - received, 12'500 * kMicrosecond);
+  EXPECT_LE(link.now() - received, 13'000 * kMicrosecond);
+  EXPECT_EQ(link.datagrams_sent_to_server() - before, 1u);
 }
 
 TEST(QuicHandshake, ClientRejectsCertificateItDoesNotTrust) {

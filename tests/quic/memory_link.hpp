@@ -79,6 +79,7 @@ class MemoryLink {
   }
 
   uint64_t datagrams_sent() const { return sent_; }
+  uint64_t datagrams_sent_to_server() const { return sent_to_server_; }
   uint64_t datagrams_lost() const { return lost_; }
   uint64_t datagrams_corrupted() const { return corrupted_; }
 
@@ -96,6 +97,7 @@ class MemoryLink {
   void schedule(bool to_server, Connection* client, const PathAddresses& receiver_path,
                 const uint8_t* data, size_t len) {
     ++sent_;
+    if (to_server) ++sent_to_server_;
     std::uniform_real_distribution<double> u(0, 1);
     if (u(rng_) < faults_.loss) {
       ++lost_;
@@ -186,6 +188,7 @@ class MemoryLink {
   Timestamp now_ = 1 * kSecond;
   uint64_t seq_ = 0;
   uint64_t sent_ = 0;
+  uint64_t sent_to_server_ = 0;
   uint64_t lost_ = 0;
   uint64_t corrupted_ = 0;
   std::vector<uint8_t> buffer_ = std::vector<uint8_t>(kMaxBurstPackets * 1500);
