@@ -188,8 +188,8 @@ uint64_t acknowledgements_for(size_t packets, const TransportSettings& client_tr
   NetworkFaults faults;
   faults.delay = 100 * kMicrosecond;  // 16 packets arrive within 1.6 ms: the threshold acts first
   MemoryLink link(*f.server, /*seed=*/21, faults);
-  EXPECT_TRUE(f.connect(trusting(f.cert.certificate_pem), link, nullptr, nullptr,
-                        client_transport));
+  EXPECT_TRUE(
+      f.connect(trusting(f.cert.certificate_pem), link, nullptr, nullptr, client_transport));
   EXPECT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
   Connection& server = *f.server_observer.conn;
   // Let the handshake's own packets (HANDSHAKE_DONE, NEW_CONNECTION_ID, their acknowledgements)
