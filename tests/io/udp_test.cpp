@@ -35,11 +35,12 @@ class UdpBackend : public ::testing::TestWithParam<Backend> {};
 
 Backend current_backend = Backend::kPortable;
 
-std::unique_ptr<DatagramIo> open_or_die(const char* bind, bool gso = true) {
+std::unique_ptr<DatagramIo> open_or_die(const char* bind, bool gso = true,
+                                        Backend backend = current_backend) {
   UdpOptions options;
   options.bind = *Address::parse(bind);
   options.gso = gso;
-  auto io = open_udp(options, current_backend);
+  auto io = open_udp(options, backend);
   EXPECT_TRUE(io.has_value()) << (io ? "" : io.error());
   return io ? std::move(*io) : nullptr;
 }
@@ -158,26 +159,24 @@ TEST_P(UdpBackend, FullSocketBufferIsReportedNotBlocking) {
 // batch: here the three datagrams arrive as one GRO message, and sending from inside the
 // callback must not cut the message short.
 TEST(PortableUdp, ReplyFromTheCallbackKeepsTheRestOfAGroBatch) {
-  UdpOptions options;
-  options.bind = *Address::parse("127.0.0.1:0");
-  auto receiver = open_udp(options, Backend::kPortable);
-  auto peer = open_udp(options, Backend::kPortable);
-  ASSERT_TRUE(receiver.has_value() && peer.has_value());
+  auto receiver = open_or_die("127.0.0.1:0", true, Backend::kPortable);
+  auto peer = open_or_die("127.0.0.1:0", true, Backend::kPortable);
+  ASSERT_TRUE(receiver && peer);
   std::vector<uint8_t> burst(300);
   for (size_t i = 0; i < burst.size(); ++i) burst[i] = static_cast<uint8_t>(i / 100);
-  TxBurst tx{burst.data(), burst.size(), 100, (*receiver)->local_address()};
-  ASSERT_EQ((*peer)->send({&tx, 1}), 1u);
+  TxBurst tx{burst.data(), burst.size(), 100, receiver->local_address()};
+  ASSERT_EQ(peer->send({&tx, 1}), 1u);
 
   const std::vector<uint8_t> reply(10, 0x7e);
   std::vector<std::vector<uint8_t>> got;
   const uint64_t deadline = monotonic_ns() + 5'000'000'000ull;
   while (got.size() < 3 && monotonic_ns() < deadline) {
-    (*receiver)->wait(std::min(deadline, monotonic_ns() + 100'000'000));
-    (*receiver)->receive(256, [&](const RxDatagram& d) {
+    receiver->wait(std::min(deadline, monotonic_ns() + 100'000'000));
+    receiver->receive(256, [&](const RxDatagram& d) {
       got.emplace_back(d.data.begin(), d.data.end());
       if (got.size() == 1) {
         TxBurst answer{reply.data(), reply.size(), reply.size(), *d.remote};
-        EXPECT_EQ((*receiver)->send({&answer, 1}), 1u);
+        EXPECT_EQ(receiver->send({&answer, 1}), 1u);
       }
     });
   }
@@ -185,7 +184,7 @@ TEST(PortableUdp, ReplyFromTheCallbackKeepsTheRestOfAGroBatch) {
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(got[i], std::vector<uint8_t>(100, static_cast<uint8_t>(i))) << i;
   }
-  Received answers = receive_n(**peer, 1);
+  Received answers = receive_n(*peer, 1);
   ASSERT_EQ(answers.datagrams.size(), 1u);
   EXPECT_EQ(answers.datagrams[0], reply);
 }
@@ -193,44 +192,42 @@ TEST(PortableUdp, ReplyFromTheCallbackKeepsTheRestOfAGroBatch) {
 // Sending from inside the receive callback while every send slot is busy must not disturb the
 // completions being walked: each datagram is delivered once, and every send is accounted once.
 TEST(IoUringUdp, SendingFromTheCallbackWithAllSlotsBusyKeepsCompletionsStraight) {
-  UdpOptions options;
-  options.bind = *Address::parse("127.0.0.1:0");
-  auto receiver = open_udp(options, Backend::kIoUring);
-  auto peer = open_udp(options, Backend::kPortable);
-  ASSERT_TRUE(receiver.has_value() && peer.has_value());
-  if (std::string((*receiver)->name()) != "io_uring") GTEST_SKIP() << "io_uring unavailable";
+  auto receiver = open_or_die("127.0.0.1:0", true, Backend::kIoUring);
+  auto peer = open_or_die("127.0.0.1:0", true, Backend::kPortable);
+  ASSERT_TRUE(receiver && peer);
+  if (std::string(receiver->name()) != "io_uring") GTEST_SKIP() << "io_uring unavailable";
   // A wake-up completion ahead of the datagram's, both waiting when receive() walks them (the
   // first receive() sets the ring up; on loopback the datagram is queued when send() returns).
-  (*receiver)->receive(64, [](const RxDatagram&) {});
-  (*receiver)->wake();
+  receiver->receive(64, [](const RxDatagram&) {});
+  receiver->wake();
   const uint8_t ping[] = {1, 2, 3};
-  TxBurst tx{ping, sizeof ping, sizeof ping, (*receiver)->local_address()};
-  ASSERT_EQ((*peer)->send({&tx, 1}), 1u);
+  TxBurst tx{ping, sizeof ping, sizeof ping, receiver->local_address()};
+  ASSERT_EQ(peer->send({&tx, 1}), 1u);
   const std::vector<uint8_t> reply(32, 0x5a);
   const size_t kBursts = 300;  // more than the backend's send slots
   std::vector<TxBurst> replies;
   size_t delivered = 0, accepted = 0;
   const uint64_t deadline = monotonic_ns() + 5'000'000'000ull;
   while (delivered == 0 && monotonic_ns() < deadline) {
-    (*receiver)->wait(std::min(deadline, monotonic_ns() + 100'000'000));
-    (*receiver)->receive(64, [&](const RxDatagram& d) {
+    receiver->wait(std::min(deadline, monotonic_ns() + 100'000'000));
+    receiver->receive(64, [&](const RxDatagram& d) {
       ++delivered;
       replies.assign(kBursts, TxBurst{reply.data(), reply.size(), reply.size(), *d.remote});
-      accepted = (*receiver)->send(replies);
+      accepted = receiver->send(replies);
     });
   }
   ASSERT_EQ(delivered, 1u);
   EXPECT_GT(accepted, 0u);
   EXPECT_LT(accepted, kBursts) << "with every slot busy the rest is refused, not reaped";
   // Nothing new arrives: nothing is delivered again, and the sends complete as accepted.
-  Received peer_got = receive_n(**peer, accepted);
+  Received peer_got = receive_n(*peer, accepted);
   EXPECT_EQ(peer_got.datagrams.size(), accepted);
   for (int i = 0; i < 20; ++i) {
-    (*receiver)->wait(monotonic_ns() + 5'000'000);
-    (*receiver)->receive(64, [&](const RxDatagram&) { ++delivered; });
+    receiver->wait(monotonic_ns() + 5'000'000);
+    receiver->receive(64, [&](const RxDatagram&) { ++delivered; });
   }
   EXPECT_EQ(delivered, 1u) << "a datagram was delivered again";
-  EXPECT_EQ((*receiver)->stats().tx_datagrams, accepted);
+  EXPECT_EQ(receiver->stats().tx_datagrams, accepted);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, UdpBackend,
