@@ -118,6 +118,9 @@ void Shard::wait() {
   // A backend may consume a wake-up while receiving (io_uring drains its eventfd there), so
   // work posted before that must be looked for here; work posted after it wakes us again.
   if (tasks_.size_approx() > 0 || forwarded_.size_approx() > 0) return;
+  // The same holds for stop()'s wake-up: a shard stopped right after it started (or while it
+  // received) would otherwise sleep with no deadline and never see the flag.
+  if (stopping()) return;
   uint64_t deadline = UINT64_MAX;
   if (!timers_.empty()) deadline = timers_.top().at;
   deadline = std::min(deadline, app_->next_deadline());
