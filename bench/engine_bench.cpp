@@ -49,7 +49,10 @@ uint64_t run_transfer(benchmark::State& state, const engine::testing::TestTls& t
   const io::Address address = (*server)->io().local_address();
   ShardGroup group;
   group.add(std::move(*server));
-  group.start();
+  if (auto started = group.start(); !started) {
+    state.SkipWithError(started.error().c_str());
+    return 0;
+  }
   std::vector<std::unique_ptr<Shard>> clients;
   for (int i = 0; i < client_sockets; ++i)
     clients.push_back(std::move(*Shard::create(config, nullptr, &receiver)));

@@ -80,6 +80,11 @@ struct ServerConfig {
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::kDropWithGap;
   uint32_t back_pressure_timeout_ms = 1'000;  // kBackPressure: longest hold without progress
   bool accept_legacy = true;                  // also speak the Go library's format (PROTOCOL_QUIC)
+  // 0: the shard threads get the operating system's ordinary scheduling. 1-99: they run under
+  // the SCHED_FIFO real-time policy at this priority, ahead of every ordinary thread, so a busy
+  // machine does not hold an event back for a scheduler time slice (docs/ENGINE.md, "Real-time
+  // scheduling"). Needs root, CAP_SYS_NICE or RLIMIT_RTPRIO; create() fails without them.
+  int realtime_priority = 0;
   // Hooks in force from the first connection on (auth.hpp); either may also be set later with
   // Server::set_authenticator*/set_authorizer*. Unset: accept everything.
   AuthenticatorFunc authenticator;
@@ -117,6 +122,8 @@ struct ClientConfig {
   std::chrono::milliseconds idle_timeout{30'000};
   std::chrono::milliseconds keep_alive{10'000};
   size_t max_frame_size = 65'536;
+  // The client thread's scheduling: as ServerConfig::realtime_priority.
+  int realtime_priority = 0;
 };
 
 }  // namespace qsse

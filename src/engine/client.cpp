@@ -354,6 +354,9 @@ Result<std::unique_ptr<Client>, std::string> Client::create(std::string_view add
   if (config.max_frame_size < wire::kMinMaxFrameSize) {
     return fail(std::string("qsse client: max_frame_size must be at least 16384"));
   }
+  if (auto valid = engine::check_realtime_priority(config.realtime_priority); !valid) {
+    return fail("qsse client: " + valid.error());
+  }
   auto impl = std::make_unique<Impl>();
   impl->address_text = std::string(address);
   impl->remote = *remote;
@@ -397,13 +400,14 @@ Result<std::unique_ptr<Client>, std::string> Client::create(std::string_view add
       *io::Address::parse(remote->family() == AF_INET6 ? "[::]:0" : "0.0.0.0:0");
   shard_config.backend = static_cast<io::Backend>(config.io_backend);
   shard_config.thread_name = "qsse-client";
+  shard_config.realtime_priority = config.realtime_priority;
   auto shard = engine::Shard::create(shard_config, nullptr, impl.get());
   if (!shard) return fail("qsse client: " + shard.error());
   impl->shard = shard->get();
   impl->group.add(std::move(*shard));
   Impl* raw = impl.get();
   raw->shard->post([raw](engine::Shard&) { raw->connect_now(io::monotonic_ns()); });
-  raw->group.start();
+  if (auto started = raw->group.start(); !started) return fail("qsse client: " + started.error());
 
   std::unique_lock lock(raw->mutex);
   raw->cv.wait(lock, [&] { return raw->start != Impl::Start::kPending; });

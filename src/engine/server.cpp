@@ -80,6 +80,9 @@ std::string check_config(const ServerConfig& config) {
   }
   if (config.worker.cleaning_interval.count() <= 0)
     return "worker.cleaning_interval must be positive";
+  if (auto valid = engine::check_realtime_priority(config.realtime_priority); !valid) {
+    return valid.error();
+  }
   return {};
 }
 
@@ -189,6 +192,7 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
     shard_config.udp.reuse_port = true;
     shard_config.backend = static_cast<io::Backend>(config.io_backend);
     shard_config.endpoint = endpoint;
+    shard_config.realtime_priority = config.realtime_priority;
     impl->apps.push_back(std::make_unique<engine::ServerApp>(impl->shared, i));
     auto shard = engine::Shard::create(shard_config, impl->tls, impl->apps.back().get());
     if (!shard) return fail("qsse server: " + shard.error());
@@ -198,7 +202,7 @@ Result<std::unique_ptr<Server>, std::string> Server::create(std::string_view add
     impl->group.add(std::move(*shard));
   }
   impl->address = bound;
-  impl->group.start();
+  if (auto started = impl->group.start(); !started) return fail("qsse server: " + started.error());
   std::fprintf(stderr, "qsse: server on %s, %zu shard(s), I/O %s%s\n", bound.to_string().c_str(),
                shards, impl->group.shard(0).io().name(),
                config.authenticator ? ""

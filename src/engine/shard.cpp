@@ -7,7 +7,9 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace qsse::engine {
 namespace {
@@ -449,8 +451,36 @@ void ShardGroup::add(std::unique_ptr<Shard> shard) {
   shards_.push_back(std::move(shard));
 }
 
-void ShardGroup::start() {
-  for (auto& shard : shards_) threads_.emplace_back([s = shard.get()] { s->run(); });
+Result<void, std::string> set_realtime_priority(std::thread& thread, int priority) {
+  sched_param param{};
+  param.sched_priority = priority;
+  const int rc = pthread_setschedparam(thread.native_handle(), SCHED_FIFO, &param);
+  if (rc == 0) return {};
+  std::string error = "cannot run a thread with SCHED_FIFO priority " + std::to_string(priority) +
+                      ": " + std::strerror(rc);
+  if (rc == EPERM) error += " (needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it)";
+  return fail(std::move(error));
+}
+
+Result<void, std::string> check_realtime_priority(int priority) {
+  if (priority < 0 || priority > 99) {
+    return fail("realtime_priority must be 0 (ordinary scheduling) or 1-99 (SCHED_FIFO), not " +
+                std::to_string(priority));
+  }
+  return {};
+}
+
+Result<void, std::string> ShardGroup::start() {
+  for (auto& shard : shards_) {
+    threads_.emplace_back([s = shard.get()] { s->run(); });
+    if (const int priority = shard->config().realtime_priority; priority != 0) {
+      if (auto set = set_realtime_priority(threads_.back(), priority); !set) {
+        stop();
+        return set;
+      }
+    }
+  }
+  return {};
 }
 
 void ShardGroup::stop() {

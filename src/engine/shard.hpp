@@ -68,7 +68,19 @@ struct ShardConfig {
   size_t max_bursts_per_connection = 4;  // write rounds per connection per duty cycle
   // The shard thread's name (`top -H`, perf, gdb), at most 15 bytes; the shard id is appended.
   std::string thread_name = "qsse-shard";
+  // 0: the thread keeps the scheduling it was started with. 1-99: ShardGroup::start gives it
+  // the SCHED_FIFO real-time policy at this priority (see set_realtime_priority).
+  int realtime_priority = 0;
 };
+
+// Gives `thread` the SCHED_FIFO real-time policy at `priority` (1-99). A SCHED_FIFO thread
+// runs as soon as it is runnable, ahead of every ordinary thread, and keeps its core until it
+// blocks: a shard that sleeps between rounds is never kept waiting behind other work for a
+// scheduler time slice (milliseconds). Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO of at least
+// `priority`. Errors: a message naming the priority and the reason.
+[[nodiscard]] Result<void, std::string> set_realtime_priority(std::thread& thread, int priority);
+// Whether `priority` is a valid realtime_priority (0, or 1-99). Errors: a message.
+[[nodiscard]] Result<void, std::string> check_realtime_priority(int priority);
 
 class Shard {
  public:
@@ -80,6 +92,7 @@ class Shard {
   ~Shard();
 
   uint8_t id() const { return config_.shard_id; }
+  const ShardConfig& config() const { return config_; }
   io::DatagramIo& io() { return *io_; }
   quic::ServerEndpoint* endpoint() { return endpoint_.get(); }
 
@@ -215,8 +228,9 @@ class ShardGroup {
   void add(std::unique_ptr<Shard> shard);
   Shard& shard(size_t i) { return *shards_[i]; }
   size_t size() const { return shards_.size(); }
-  // Starts one thread per shard running Shard::run().
-  void start();
+  // Starts one thread per shard running Shard::run(), with the shard's realtime_priority.
+  // Errors: the priority could not be set (the shards are stopped again).
+  [[nodiscard]] Result<void, std::string> start();
   // Stops all shards and joins their threads.
   void stop();
   // Hands a datagram to the shard that owns its destination CID (`shard_id` < size()); false:

@@ -64,7 +64,7 @@ TEST(ShardBadInput, KeepsServingThroughGarbageFloodsAndVanishingClients) {
   const io::Address server_address = server_shard.io().local_address();
   ShardGroup servers;
   servers.add(std::move(*server));
-  servers.start();
+  ASSERT_TRUE(servers.start());
 
   // The attacker: one plain socket.
   io::UdpOptions attacker_options;

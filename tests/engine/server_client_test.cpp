@@ -1,7 +1,16 @@
 // Server and Client end to end over loopback: the Go library's behaviours and ours.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <thread>
 
 #include "quic/tls.hpp"
 #include "test_support.hpp"
@@ -628,6 +637,96 @@ TEST(ServerClient, CreationErrorsAreClear) {
   auto bad_port = Server::create("127.0.0.1:99999", {"a"}, plain);
   ASSERT_FALSE(bad_port.has_value());
   EXPECT_NE(bad_port.error().find("port"), std::string::npos);
+}
+
+// The scheduling of the thread named `name` in this process (its policy and priority), or
+// nullopt when no such thread runs.
+std::optional<std::pair<int, int>> thread_scheduling(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (!std::getline(comm, line) || line != name) continue;
+    const pid_t tid = std::stoi(task.path().filename().string());
+    sched_param param{};
+    if (sched_getparam(tid, &param) != 0) return std::nullopt;
+    return std::pair{sched_getscheduler(tid), param.sched_priority};
+  }
+  return std::nullopt;
+}
+
+// Whether this process may run threads under SCHED_FIFO (root, CAP_SYS_NICE or RLIMIT_RTPRIO).
+bool may_use_sched_fifo() {
+  std::promise<void> done;
+  std::thread probe([finished = done.get_future()] { finished.wait(); });  // alive until asked
+  sched_param param{};
+  param.sched_priority = 1;
+  const bool allowed = pthread_setschedparam(probe.native_handle(), SCHED_FIFO, &param) == 0;
+  done.set_value();
+  probe.join();
+  return allowed;
+}
+
+TEST(ServerClient, RealtimePriorityOutOfRangeIsRefused) {
+  for (int priority : {-1, 100}) {
+    ServerConfig server_config = test_server_config();
+    server_config.realtime_priority = priority;
+    auto server = Server::create("127.0.0.1:0", kTopics, server_config);
+    ASSERT_FALSE(server.has_value());
+    EXPECT_NE(server.error().find("realtime_priority must be 0"), std::string::npos)
+        << server.error();
+    ClientConfig client_config;
+    client_config.realtime_priority = priority;
+    auto client = Client::create("127.0.0.1:9", {"a"}, client_config);
+    ASSERT_FALSE(client.has_value());
+    EXPECT_NE(client.error().find("realtime_priority must be 0"), std::string::npos)
+        << client.error();
+  }
+}
+
+// Shard and client threads run under SCHED_FIFO at the configured priorities, and events flow.
+// A process that may not use SCHED_FIFO gets a clear error instead.
+TEST(ServerClient, RealtimePriorityRunsTheThreadsUnderSchedFifo) {
+  ServerConfig server_config = test_server_config();
+  server_config.realtime_priority = 3;
+  auto server = Server::create("127.0.0.1:0", kTopics, server_config);
+  if (!may_use_sched_fifo()) {
+    ASSERT_FALSE(server.has_value());
+    EXPECT_NE(server.error().find("SCHED_FIFO priority 3"), std::string::npos) << server.error();
+    GTEST_SKIP() << "this process may not use SCHED_FIFO; checked the error only";
+  }
+  ASSERT_TRUE(server.has_value()) << server.error();
+  for (const char* shard : {"qsse-server-0", "qsse-server-1"}) {
+    EXPECT_EQ(thread_scheduling(shard), (std::pair{SCHED_FIFO, 3})) << shard;
+  }
+  ClientConfig client_config = client_config_for(**server);
+  client_config.realtime_priority = 2;
+  Recorder rec;
+  auto client = connect(**server, {"chat.room"}, client_config);
+  ASSERT_TRUE(client);
+  client->set_event_handler("chat.room", rec.event_handler());
+  EXPECT_EQ(thread_scheduling("qsse-client-0"), (std::pair{SCHED_FIFO, 2}));
+  ASSERT_TRUE(eventually([&] {
+    (void)(*server)->publish("chat.room", "x");
+    return rec.event_count() >= 1;
+  }));
+}
+
+// Without the right to use SCHED_FIFO, creation fails and says why. Checked in a child process
+// that gives up root (the test suite runs as root in CI).
+TEST(ServerClient, RealtimePriorityWithoutPermissionFailsClearly) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        if (getuid() == 0 && setuid(65534) != 0) std::exit(2);
+        ServerConfig config = test_server_config();
+        config.realtime_priority = 1;
+        if (may_use_sched_fifo()) std::exit(3);  // (an RLIMIT_RTPRIO allows it: nothing to see)
+        auto server = Server::create("127.0.0.1:0", kTopics, config);
+        if (server.has_value()) std::exit(1);
+        std::fprintf(stderr, "%s\n", server.error().c_str());
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "SCHED_FIFO priority 1: Operation not permitted \\(needs root");
 }
 
 TEST(ServerClient, ClientFailsClearlyWhenNothingListens) {

@@ -38,9 +38,9 @@ void transfer_over_loopback(io::Backend backend, size_t mib) {
   ASSERT_TRUE(client.has_value()) << client.error();
   Shard* client_shard = client->get();
   clients.add(std::move(*client));
-  servers.start();
+  ASSERT_TRUE(servers.start());
   client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
-  clients.start();
+  ASSERT_TRUE(clients.start());
   EXPECT_TRUE(
       wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; }, 120));
   clients.stop();
@@ -87,10 +87,10 @@ struct MemoryTransfer {
     ASSERT_TRUE(client.has_value());
     Shard* client_shard = client->get();
     clients.add(std::move(*client));
-    servers.start();
+    ASSERT_TRUE(servers.start());
     client_shard->post(
         [this, server_address](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
-    clients.start();
+    ASSERT_TRUE(clients.start());
   }
   bool finished(int seconds) {
     return wait_for([&] { return receiver.complete.load() == 1 || receiver.corrupt.load() > 0; },
@@ -274,9 +274,9 @@ TEST(Shard, ForwardsDatagramsThatLandOnTheWrongShard) {
   ASSERT_TRUE(client.has_value());
   Shard* client_shard = client->get();
   clients.add(std::move(*client));
-  servers.start();
+  ASSERT_TRUE(servers.start());
   client_shard->post([&](Shard& s) { ASSERT_TRUE(s.connect(server_address, tls.client)); });
-  clients.start();
+  ASSERT_TRUE(clients.start());
   ASSERT_TRUE(wait_for([&] { return receiver.bytes.load() > 256 * 1024; }, 60));
   steer_to = 1;  // from now on the kernel would hand this client's datagrams to shard 1
   EXPECT_TRUE(
@@ -309,7 +309,7 @@ TEST(Shard, JoinsBurstsToOnePeerAcrossConnectionsAndNeverAcrossPeers) {
                               &sender, std::move(*server_io));
   ASSERT_TRUE(server.has_value());
   servers.add(std::move(*server));
-  servers.start();
+  ASSERT_TRUE(servers.start());
   // Client shards are driven by this thread alone (the receiver app is not thread-safe).
   std::vector<std::unique_ptr<Shard>> clients;
   for (int p = 0; p < kPeers; ++p) {
@@ -358,7 +358,7 @@ TEST(Shard, ThousandConnectionsSpreadOverTwoServerShards) {
   ASSERT_TRUE(second.has_value()) << second.error();
   servers.add(std::move(*first));
   servers.add(std::move(*second));
-  servers.start();
+  ASSERT_TRUE(servers.start());
 
   // Client shards are driven by this thread alone (their apps are not thread-safe).
   std::vector<std::unique_ptr<Shard>> clients;

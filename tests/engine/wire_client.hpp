@@ -4,6 +4,8 @@
 // resume list again and again, a frame limit it then ignores).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,7 +50,9 @@ class WireClient final : public ShardApp {
       auto conn = s.connect(remote, tls_);
       if (conn) conn_ = *conn;
     });
-    group_.start();
+    if (auto started = group_.start(); !started) {
+      ADD_FAILURE() << started.error();
+    }
   }
   ~WireClient() override { group_.stop(); }
 

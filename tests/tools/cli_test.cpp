@@ -602,6 +602,8 @@ TEST_F(CliTest, BadArgumentsAreRefusedWithAMessage) {
       {{"--listen", "127.0.0.1:0", "--topic", "a.*"}, "wildcard"},
       {{"--listen", "127.0.0.1:0", "--topic", "a.b", "--cert", "/nonexistent.pem"}, "--cert"},
       {{"--topic", "a.b"}, "--listen"},
+      {{"--listen", "127.0.0.1:0", "--topic", "a.b", "--realtime-priority", "100"},
+       "--realtime-priority"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {server_bin_};
