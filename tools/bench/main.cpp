@@ -1,9 +1,12 @@
 // qsse-bench: runs a publish/subscribe scenario on loopback and prints a table; optionally the
 // same scenario against NATS, side by side, and the standard matrix of issue #7.
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "driver.hpp"
@@ -165,6 +168,13 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check,
                "exit 1 unless every run delivered events with zero loss, zero reordering and "
                "no errors");
+  app.add_option("--realtime-priority", s.realtime_priority,
+                 "run every thread under SCHED_FIFO at this priority (1-99; 0: ordinary "
+                 "scheduling): qsse's shards (ServerConfig::realtime_priority), the subscriber "
+                 "and publisher threads, and with --compare nats the nats-server process and "
+                 "the NATS client's threads. For latency runs; with --matrix it applies to the "
+                 "fixed-rate points only (at max rate the threads would take every core)")
+      ->check(CLI::Range(0, 99));
   app.add_flag("--quiet,-q", s.quiet, "no progress lines");
   app.add_flag("--matrix", matrix.full, "run the standard matrix (issue #7) and write a report");
   app.add_flag("--matrix-quick", matrix.quick, "a short matrix (fewer points, 2 s each)");
@@ -215,6 +225,18 @@ int main(int argc, char** argv) {
       matrix.results_dir = std::string(QSSE_SOURCE_ROOT) + "/bench/results";
     matrix.compare_nats = compare == "nats";
     return run_matrix(matrix, s, context);
+  }
+
+  if (s.realtime_priority != 0) {
+    // Threads inherit their creator's policy (so do nats-server and its threads, across fork and
+    // exec): set on this thread before any other starts, it covers the whole run.
+    sched_param param{};
+    param.sched_priority = s.realtime_priority;
+    if (const int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param); rc != 0) {
+      std::fprintf(stderr, "qsse-bench: --realtime-priority %d: %s (needs root or CAP_SYS_NICE)\n",
+                   s.realtime_priority, std::strerror(rc));
+      return 2;
+    }
   }
 
   std::vector<RunResult> runs;

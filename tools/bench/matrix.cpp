@@ -237,6 +237,13 @@ void write_report(const std::string& path, const std::string& stem, const Matrix
      << "- fixed: " << base.publishers << " publisher thread(s), " << base.client_threads
      << " client thread(s), qsse server " << base.shards << " shard(s) in-process, I/O "
      << base.io_backend << "; window " << base.window << " events\n"
+     << "- scheduling: "
+     << (base.realtime_priority == 0
+             ? std::string("ordinary (SCHED_OTHER) for every point")
+             : "the fixed-rate points run every thread of both systems under SCHED_FIFO priority " +
+                   std::to_string(base.realtime_priority) +
+                   " (`--realtime-priority`); the max-rate points, ordinary scheduling")
+     << "\n"
      << "- latency: receive time minus the send time carried in the payload; at a fixed rate the "
         "send time is when the event was due\n"
      << "- see `qsse-bench --help` for what every figure means\n\n";
@@ -469,6 +476,8 @@ int run_matrix(const MatrixOptions& o, const Scenario& base, const RunContext& c
                                          "--io",
                                          base.io_backend};
         if (pt.wildcard) args.push_back("--wildcard");
+        if (pt.rate != 0 && base.realtime_priority != 0)
+          args.insert(args.end(), {"--realtime-priority", std::to_string(base.realtime_priority)});
         if (native) {
           args.insert(args.end(), {"--policy", "backpressure", "--slow-consumer-bytes",
                                    std::to_string(kNativeSlowConsumerBytes)});

@@ -346,6 +346,7 @@ class QsseTarget final : public Target {
     if (s.connect.empty()) {
       ServerConfig config;
       config.shards = s.shards;
+      config.realtime_priority = s.realtime_priority;
       config.io_backend = static_cast<IoBackend>(backend_of(s.io_backend));
       config.worker.client_acceptor_queue_size = std::max<size_t>(1'000, s.subscribers);
       if (s.slow_consumer_bytes != 0) {

@@ -76,6 +76,7 @@ std::string describe(const Scenario& s) {
                      ", P=" + std::to_string(s.publishers) +
                      ", C=" + std::to_string(s.client_threads);
   if (s.connect.empty()) text += ", qsse shards=" + std::to_string(s.shards);
+  if (s.realtime_priority != 0) text += ", SCHED_FIFO " + std::to_string(s.realtime_priority);
   return text;
 }
 
@@ -275,6 +276,7 @@ bool write_json(const std::string& path, const Scenario& s, const RunContext& co
   j.value("slow_consumer_bytes", uint64_t{s.slow_consumer_bytes});
   j.value("policy", s.policy);
   j.value("io_backend", s.io_backend);
+  j.value("realtime_priority", uint64_t(s.realtime_priority));
   j.value("connect", s.connect);
   j.close('}');
   j.open("runs", '[');

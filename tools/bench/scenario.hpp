@@ -45,6 +45,8 @@ struct Scenario {
   std::string nats_server;  // binary; empty: search PATH and /usr/sbin
 
   bool quiet = false;  // no progress lines
+  // SCHED_FIFO priority for every thread of the run, both systems' (0: ordinary scheduling).
+  int realtime_priority = 0;
 
   // Subscriber i's topic: i mod N, or kAllTopics with --wildcard.
   uint32_t topic_of(size_t subscriber) const {
