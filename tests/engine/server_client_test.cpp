@@ -711,8 +711,8 @@ TEST(ServerClient, RealtimePriorityRunsTheThreadsUnderSchedFifo) {
   }));
 }
 
-// Without the right to use SCHED_FIFO, creation fails and says why. Checked in a child process
-// that gives up root (the test suite runs as root in CI).
+// Without the right to use SCHED_FIFO, creating a server or a client fails and says why. Checked in
+// a child process that gives up root (the test suite runs as root in CI).
 TEST(ServerClient, RealtimePriorityWithoutPermissionFailsClearly) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
@@ -723,6 +723,13 @@ TEST(ServerClient, RealtimePriorityWithoutPermissionFailsClearly) {
         if (may_use_sched_fifo()) std::exit(3);  // (an RLIMIT_RTPRIO allows it: nothing to see)
         auto server = Server::create("127.0.0.1:0", kTopics, config);
         if (server.has_value()) std::exit(1);
+        ClientConfig client_config;
+        client_config.realtime_priority = 1;
+        client_config.io_backend = IoBackend::kPortable;
+        auto client = Client::create("127.0.0.1:9", {"a"}, client_config);
+        if (client.has_value() || client.error().find("SCHED_FIFO") == std::string::npos) {
+          std::exit(4);
+        }
         std::fprintf(stderr, "%s\n", server.error().c_str());
         std::exit(0);
       },
