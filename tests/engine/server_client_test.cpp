@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -711,29 +712,33 @@ TEST(ServerClient, RealtimePriorityRunsTheThreadsUnderSchedFifo) {
   }));
 }
 
-// Without the right to use SCHED_FIFO, creating a server or a client fails and says why. Checked in
-// a child process that gives up root (the test suite runs as root in CI).
+// The child of RealtimePriorityWithoutPermissionFailsClearly: gives up the right to use
+// SCHED_FIFO (root its capabilities; anyone may lower their own RLIMIT_RTPRIO to 0), then
+// creates a server and a client that ask for it. Exits 0 after printing the server's error when
+// both failed with a SCHED_FIFO message.
+[[noreturn]] void create_without_sched_fifo_permission() {
+  if (getuid() == 0 && setuid(65534) != 0) std::exit(2);
+  const rlimit no_rtprio{0, 0};
+  if (setrlimit(RLIMIT_RTPRIO, &no_rtprio) != 0 || may_use_sched_fifo()) std::exit(3);
+  ServerConfig config = test_server_config();
+  config.realtime_priority = 1;
+  auto server = Server::create("127.0.0.1:0", kTopics, config);
+  if (server.has_value()) std::exit(1);
+  ClientConfig client_config;
+  client_config.realtime_priority = 1;
+  client_config.io_backend = IoBackend::kPortable;
+  auto client = Client::create("127.0.0.1:9", {"a"}, client_config);
+  if (client.has_value() || client.error().find("SCHED_FIFO") == std::string::npos) std::exit(4);
+  std::fprintf(stderr, "%s\n", server.error().c_str());
+  std::exit(0);
+}
+
+// Without the right to use SCHED_FIFO, creating a server or a client fails and says why
+// (checked in a child process: the test suite runs as root in CI).
 TEST(ServerClient, RealtimePriorityWithoutPermissionFailsClearly) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        if (getuid() == 0 && setuid(65534) != 0) std::exit(2);
-        ServerConfig config = test_server_config();
-        config.realtime_priority = 1;
-        if (may_use_sched_fifo()) std::exit(3);  // (an RLIMIT_RTPRIO allows it: nothing to see)
-        auto server = Server::create("127.0.0.1:0", kTopics, config);
-        if (server.has_value()) std::exit(1);
-        ClientConfig client_config;
-        client_config.realtime_priority = 1;
-        client_config.io_backend = IoBackend::kPortable;
-        auto client = Client::create("127.0.0.1:9", {"a"}, client_config);
-        if (client.has_value() || client.error().find("SCHED_FIFO") == std::string::npos) {
-          std::exit(4);
-        }
-        std::fprintf(stderr, "%s\n", server.error().c_str());
-        std::exit(0);
-      },
-      ::testing::ExitedWithCode(0), "SCHED_FIFO priority 1: Operation not permitted \\(needs root");
+  EXPECT_EXIT(create_without_sched_fifo_permission(), ::testing::ExitedWithCode(0),
+              "SCHED_FIFO priority 1: Operation not permitted \\(needs root");
 }
 
 TEST(ServerClient, ClientFailsClearlyWhenNothingListens) {
