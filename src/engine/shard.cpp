@@ -451,10 +451,10 @@ void ShardGroup::add(std::unique_ptr<Shard> shard) {
   shards_.push_back(std::move(shard));
 }
 
-Result<void, std::string> set_realtime_priority(std::thread& thread, int priority) {
+Result<void, std::string> set_realtime_priority(pthread_t thread, int priority) {
   sched_param param{};
   param.sched_priority = priority;
-  const int rc = pthread_setschedparam(thread.native_handle(), SCHED_FIFO, &param);
+  const int rc = pthread_setschedparam(thread, SCHED_FIFO, &param);
   if (rc == 0) return {};
   std::string error = "cannot run a thread with SCHED_FIFO priority " + std::to_string(priority) +
                       ": " + std::strerror(rc);
@@ -474,7 +474,7 @@ Result<void, std::string> ShardGroup::start() {
   for (auto& shard : shards_) {
     threads_.emplace_back([s = shard.get()] { s->run(); });
     if (const int priority = shard->config().realtime_priority; priority != 0) {
-      if (auto set = set_realtime_priority(threads_.back(), priority); !set) {
+      if (auto set = set_realtime_priority(threads_.back().native_handle(), priority); !set) {
         stop();
         return set;
       }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <concurrentqueue.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -78,7 +79,7 @@ struct ShardConfig {
 // blocks: a shard that sleeps between rounds is never kept waiting behind other work for a
 // scheduler time slice (milliseconds). Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO of at least
 // `priority`. Errors: a message naming the priority and the reason.
-[[nodiscard]] Result<void, std::string> set_realtime_priority(std::thread& thread, int priority);
+[[nodiscard]] Result<void, std::string> set_realtime_priority(pthread_t thread, int priority);
 // Whether `priority` is a valid realtime_priority (0, or 1-99). Errors: a message.
 [[nodiscard]] Result<void, std::string> check_realtime_priority(int priority);
 

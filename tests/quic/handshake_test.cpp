@@ -181,6 +181,18 @@ TEST(QuicHandshake, DeliversIntactOverLossyReorderingNetwork) {
   EXPECT_GT(link.datagrams_lost(), 0u) << "the network should have dropped something";
 }
 
+// Connects over `link` and lets the handshake's own packets (HANDSHAKE_DONE,
+// NEW_CONNECTION_ID, their acknowledgements) settle for 100 ms; f.server_observer.conn is then
+// the server's connection.
+void connect_and_settle(Fixture& f, MemoryLink& link,
+                        const TransportSettings& client_transport = {}) {
+  ASSERT_TRUE(
+      f.connect(trusting(f.cert.certificate_pem), link, nullptr, nullptr, client_transport));
+  ASSERT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
+  const Timestamp settle = link.now() + 100 * kMillisecond;
+  link.run_until([&] { return link.now() >= settle; }, 200 * kMillisecond);
+}
+
 // The client's acknowledgements while the server sends `packets` small packets one at a time,
 // each arriving before the next leaves: how many datagrams the client sent meanwhile.
 uint64_t acknowledgements_for(size_t packets, const TransportSettings& client_transport) {
@@ -188,14 +200,9 @@ uint64_t acknowledgements_for(size_t packets, const TransportSettings& client_tr
   NetworkFaults faults;
   faults.delay = 100 * kMicrosecond;  // 16 packets arrive within 1.6 ms: the threshold acts first
   MemoryLink link(*f.server, /*seed=*/21, faults);
-  EXPECT_TRUE(
-      f.connect(trusting(f.cert.certificate_pem), link, nullptr, nullptr, client_transport));
-  EXPECT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
+  connect_and_settle(f, link, client_transport);
+  if (::testing::Test::HasFatalFailure()) return 0;
   Connection& server = *f.server_observer.conn;
-  // Let the handshake's own packets (HANDSHAKE_DONE, NEW_CONNECTION_ID, their acknowledgements)
-  // settle first.
-  const Timestamp settle = link.now() + 100 * kMillisecond;
-  link.run_until([&] { return link.now() >= settle; }, 200 * kMillisecond);
   auto stream = server.open_uni_stream();
   EXPECT_TRUE(stream.has_value());
   const BufferRef payload = make_payload(64 * packets);
@@ -231,11 +238,8 @@ TEST(QuicHandshake, AcknowledgesALonePacketAfterHalfTheMaxAckDelay) {
   NetworkFaults faults;
   faults.delay = 100 * kMicrosecond;
   MemoryLink link(*f.server, /*seed=*/22, faults);
-  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
-  ASSERT_TRUE(link.run_until([&] { return f.server_observer.conn != nullptr; }, 5 * kSecond));
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(f, link));
   Connection& server = *f.server_observer.conn;
-  const Timestamp settle = link.now() + 100 * kMillisecond;
-  link.run_until([&] { return link.now() >= settle; }, 200 * kMillisecond);
   ASSERT_EQ(server.buffered_bytes(), 0u);
   auto stream = server.open_uni_stream();
   ASSERT_TRUE(stream.has_value());

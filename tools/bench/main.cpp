@@ -1,15 +1,14 @@
 // qsse-bench: runs a publish/subscribe scenario on loopback and prints a table; optionally the
 // same scenario against NATS, side by side, and the standard matrix of issue #7.
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 
 #include "driver.hpp"
+#include "engine/shard.hpp"
 #include "matrix.hpp"
 #include "payload.hpp"
 #include "probe.hpp"
@@ -230,11 +229,8 @@ int main(int argc, char** argv) {
   if (s.realtime_priority != 0) {
     // Threads inherit their creator's policy (so do nats-server and its threads, across fork and
     // exec): set on this thread before any other starts, it covers the whole run.
-    sched_param param{};
-    param.sched_priority = s.realtime_priority;
-    if (const int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param); rc != 0) {
-      std::fprintf(stderr, "qsse-bench: --realtime-priority %d: %s (needs root or CAP_SYS_NICE)\n",
-                   s.realtime_priority, std::strerror(rc));
+    if (auto set = qsse::engine::set_realtime_priority(pthread_self(), s.realtime_priority); !set) {
+      std::fprintf(stderr, "qsse-bench: --realtime-priority: %s\n", set.error().c_str());
       return 2;
     }
   }
