@@ -366,6 +366,7 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
     queue_burst(tx_buffer_.data() + tx_used_, burst, remote_of(conn.path()));
     tx_used_ += burst.bytes;
     stats_.datagrams_written += burst.packets;
+    if (burst.drained) break;
   }
   if (more) mark_dirty(conn);  // next round
   if (conn.state() == quic::Connection::State::kClosed) {

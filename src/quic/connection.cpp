@@ -394,7 +394,7 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
     SendStream* stream = next_ready_stream();
     int64_t stream_id = -1;
     size_t nvecs = 0;
-    uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+    uint32_t flags = 0;
     if (stream != nullptr) {
       stream_id = stream->id;
       uint32_t first_offset = stream->unsent_offset;
@@ -407,6 +407,10 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       }
       const bool all_queued = stream->unsent + nvecs == stream->slices.size();
       if (stream->fin_requested && all_queued) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+      // Ask to fill the packet further (NGTCP2_ERR_WRITE_MORE) only when there is more to fill
+      // it with. Otherwise ngtcp2 closes the packet in this call: a lone event takes one call,
+      // not a second one with no data whose only work is to close the packet.
+      if (!all_queued || other_stream_ready(stream)) flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
     }
 
     ngtcp2_ssize accepted = -1;
@@ -429,7 +433,10 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       fail_with_liberr(static_cast<int>(n), now);
       break;
     }
-    if (n == 0) break;  // nothing more now: congestion window, pacing or nothing queued
+    if (n == 0) {  // nothing more now: congestion window, pacing or nothing queued
+      burst.drained = true;
+      break;
+    }
     const size_t written = static_cast<size_t>(n);
     if (burst.packets == 0) {
       burst.segment_size = written;
@@ -466,13 +473,17 @@ Connection::SendStream* Connection::next_ready_stream() {
   const size_t n = streams_.size();
   for (size_t i = 0; i < n; ++i) {
     SendStream& s = streams_[(round_robin_ + i) % n];
-    const bool pending_fin = s.fin_requested && !s.fin_sent && !s.has_unsent();
-    if ((s.has_unsent() || pending_fin) && !s.blocked) {
+    if (s.ready()) {
       round_robin_ = (round_robin_ + i + 1) % n;
       return &s;
     }
   }
   return nullptr;
+}
+
+bool Connection::other_stream_ready(const SendStream* except) const {
+  return std::any_of(streams_.begin(), streams_.end(),
+                     [except](const SendStream& s) { return &s != except && s.ready(); });
 }
 
 void Connection::advance_unsent(SendStream& stream, size_t bytes) {

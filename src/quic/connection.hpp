@@ -154,11 +154,14 @@ struct CloseReason {
 };
 
 // What the owner should do after write(): send `bytes` bytes of `out` to remote() as one
-// burst of packets of `segment_size` bytes (the last one may be shorter).
+// burst of packets of `segment_size` bytes (the last one may be shorter). `drained`: the
+// connection has nothing more to write now, so calling write() again before something
+// changes (a datagram read, data queued, a timer) would only return an empty burst.
 struct Burst {
   size_t bytes = 0;
   size_t segment_size = 0;
   size_t packets = 0;
+  bool drained = false;
 };
 
 class Connection {
@@ -278,6 +281,8 @@ class Connection {
     bool fin_sent = false;
     bool blocked = false;  // stream flow control; cleared by extend_max_stream_data
     bool has_unsent() const { return unsent < slices.size(); }
+    // Has data or a FIN to send, and flow control lets it.
+    bool ready() const { return (has_unsent() || (fin_requested && !fin_sent)) && !blocked; }
   };
 
   Connection(std::shared_ptr<const TlsContext> tls, const Config& config, bool is_server);
@@ -289,6 +294,8 @@ class Connection {
   SendStream* find_stream(int64_t stream_id);
   const SendStream* find_stream(int64_t stream_id) const;
   SendStream* next_ready_stream();
+  // Whether a stream other than `except` has data or a FIN to send and is not blocked.
+  bool other_stream_ready(const SendStream* except) const;
   void advance_unsent(SendStream& stream, size_t bytes);
   void release_acked(SendStream& stream, uint64_t offset, uint64_t length);
   void erase_stream(int64_t stream_id);

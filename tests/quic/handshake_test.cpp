@@ -254,6 +254,99 @@ TEST(QuicHandshake, AcknowledgesALonePacketAfterHalfTheMaxAckDelay) {
   EXPECT_EQ(link.datagrams_sent_to_server() - before, 1u);
 }
 
+// A fixture on a memory link with a one-way delay of `delay`, and a buffer to write the
+// server's connection into (once connect_and_settle() has made it).
+struct SettledLink {
+  Fixture f;
+  MemoryLink link;
+  std::vector<uint8_t> out = std::vector<uint8_t>(kMaxBurstPackets * 1500);
+  explicit SettledLink(uint64_t delay) : link(*f.server, /*seed=*/23, faults(delay)) {}
+  static NetworkFaults faults(uint64_t delay) {
+    NetworkFaults n;
+    n.delay = delay;
+    return n;
+  }
+  Connection& server() { return *f.server_observer.conn; }
+  Burst write() { return server().write(out, link.now()); }
+};
+
+TEST(QuicWrite, ALoneEventIsOnePacketAndTheConnectionSaysItHasNothingMore) {
+  SettledLink l(100 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  ASSERT_TRUE(l.write().drained);  // settled: nothing to send
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
+  const Burst b = l.write();
+  EXPECT_EQ(b.packets, 1u);
+  EXPECT_GT(b.bytes, 64u);
+  EXPECT_LT(b.bytes, 200u);
+  EXPECT_TRUE(b.drained);
+  EXPECT_EQ(l.write().bytes, 0u);  // what `drained` promises
+}
+
+TEST(QuicWrite, EventsOfTwoStreamsShareOnePacket) {
+  SettledLink l(100 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  auto first = l.server().open_uni_stream();
+  auto second = l.server().open_uni_stream();
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  const BufferRef payload = make_payload(128);
+  ASSERT_TRUE(l.server().send(*first, payload, 0, 64));
+  ASSERT_TRUE(l.server().send(*second, payload, 64, 64));
+  const Burst b = l.write();
+  EXPECT_EQ(b.packets, 1u);
+  EXPECT_GT(b.bytes, 128u);
+  EXPECT_TRUE(b.drained);
+  // Both arrive, from that one datagram.
+  ASSERT_TRUE(l.link.run_until([&] { return l.f.client_observer.data.size() == 2; }, kSecond));
+  EXPECT_EQ(l.f.client_observer.data[*first].size(), 64u);
+  EXPECT_EQ(l.f.client_observer.data[*second].size(), 64u);
+}
+
+TEST(QuicWrite, ABacklogIsNotDrainedUntilItIsAllWritten) {
+  // A fast path: pacing holds nothing back (on a slower one the next packet waits for the
+  // connection's timer, and the write says it is drained meanwhile).
+  SettledLink l(1 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  // Two packets: the memory link's path MTU is 16,000 bytes, and the first congestion window
+  // takes two of them.
+  const size_t kBytes = 24 * 1024;
+  ASSERT_TRUE(l.server().send(*stream, make_payload(kBytes), 0, kBytes));
+  // Every packet a write adds needs room for the largest one ngtcp2 might write (a path-MTU
+  // probe). With less than one more packet of room beyond that, a write returns one packet.
+  l.out.resize(TransportSettings{}.max_tx_udp_payload + 1000);
+  size_t written = 0;
+  int undrained = 0;
+  for (; undrained < 100; ++undrained) {
+    const Burst b = l.write();
+    written += b.bytes;
+    if (b.drained) break;
+    ASSERT_GT(b.bytes, 0u) << "a write that is not drained has written something";
+  }
+  EXPECT_GE(undrained, 2);
+  EXPECT_GT(written, kBytes);
+  EXPECT_EQ(l.write().bytes, 0u);
+}
+
+// ngtcp2 paces: after a write it holds the next packet back for the time the ones written take
+// at the pacing rate. On a fast path (here a 1 us link) that is nanoseconds for a small packet,
+// and the bootstrap's edit arms no timer for it; otherwise the connection would be due again at
+// once and wake its shard for a write with nothing to send.
+TEST(QuicWrite, ASmallPacketOnAFastPathArmsNoPacingTimer) {
+  SettledLink l(1 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
+  const Burst b = l.write();
+  ASSERT_EQ(b.packets, 1u);
+  // The next thing due is loss detection (at least the 1 ms timer granularity of RFC 9002).
+  EXPECT_GE(l.server().expiry(), l.link.now() + kMillisecond);
+}
+
 TEST(QuicHandshake, ClientRejectsCertificateItDoesNotTrust) {
   Fixture f;
   auto other = generate_self_signed("localhost");
