@@ -434,7 +434,10 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       break;
     }
     if (n == 0) {  // nothing more now: congestion window, pacing or nothing queued
-      burst.drained = true;
+      // Unless another stream has something: this one may be held back by connection-level
+      // flow control, which does not hold back another stream's FIN (the next write() takes
+      // the streams from the next one on).
+      burst.drained = stream == nullptr || !other_stream_ready(stream);
       break;
     }
     const size_t written = static_cast<size_t>(n);

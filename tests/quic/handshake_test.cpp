@@ -304,6 +304,23 @@ TEST(QuicWrite, EventsOfTwoStreamsShareOnePacket) {
   EXPECT_EQ(l.f.client_observer.data[*second].size(), 64u);
 }
 
+TEST(QuicWrite, MoreQueuedRangesThanOneCallTakesStillShareOnePacket) {
+  SettledLink l(100 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  // 40 events in 40 separate buffers: 40 ranges, more than one call into ngtcp2 passes.
+  std::vector<BufferRef> events;
+  for (int i = 0; i < 40; ++i) {
+    events.push_back(make_payload(64));
+    ASSERT_TRUE(l.server().send(*stream, events.back(), 0, 64));
+  }
+  const Burst b = l.write();
+  EXPECT_EQ(b.packets, 1u);
+  EXPECT_GT(b.bytes, 40u * 64);
+  EXPECT_TRUE(b.drained);
+}
+
 TEST(QuicWrite, ABacklogIsNotDrainedUntilItIsAllWritten) {
   // A fast path: pacing holds nothing back (on a slower one the next packet waits for the
   // connection's timer, and the write says it is drained meanwhile).
@@ -345,6 +362,19 @@ TEST(QuicWrite, ASmallPacketOnAFastPathArmsNoPacingTimer) {
   ASSERT_EQ(b.packets, 1u);
   // The next thing due is loss detection (at least the 1 ms timer granularity of RFC 9002).
   EXPECT_GE(l.server().expiry(), l.link.now() + kMillisecond);
+}
+
+TEST(QuicWrite, ASlowerPathIsStillPaced) {
+  // 1 ms each way: a small packet's pacing time is microseconds, and the timer is armed.
+  SettledLink l(1 * kMillisecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
+  const Burst b = l.write();
+  ASSERT_EQ(b.packets, 1u);
+  EXPECT_GT(l.server().expiry(), l.link.now());
+  EXPECT_LT(l.server().expiry(), l.link.now() + 100 * kMicrosecond);
 }
 
 TEST(QuicHandshake, ClientRejectsCertificateItDoesNotTrust) {
