@@ -348,18 +348,22 @@ TEST(QuicWrite, ABacklogIsNotDrainedUntilItIsAllWritten) {
   EXPECT_EQ(l.write().bytes, 0u);
 }
 
-// ngtcp2 paces: after a write it holds the next packet back for the time the ones written take
-// at the pacing rate. On a fast path (here a 1 us link) that is nanoseconds for a small packet,
-// and the bootstrap's edit arms no timer for it; otherwise the connection would be due again at
-// once and wake its shard for a write with nothing to send.
-TEST(QuicWrite, ASmallPacketOnAFastPathArmsNoPacingTimer) {
-  SettledLink l(1 * kMicrosecond);
+// Settles `l`, then has its server connection write one 64-byte event, alone in one packet.
+void write_a_lone_event(SettledLink& l) {
   ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
   auto stream = l.server().open_uni_stream();
   ASSERT_TRUE(stream.has_value());
   ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
-  const Burst b = l.write();
-  ASSERT_EQ(b.packets, 1u);
+  ASSERT_EQ(l.write().packets, 1u);
+}
+
+// ngtcp2 paces: after a write it holds the next packet back for the time the ones written take
+// at the pacing rate. On a fast path (here a 1 us link) that rounds to no time at all, and the
+// bootstrap's edit arms no timer for it; otherwise the connection would be due again at once and
+// wake its shard for a write with nothing to send.
+TEST(QuicWrite, ASmallPacketOnAFastPathArmsNoPacingTimer) {
+  SettledLink l(1 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(write_a_lone_event(l));
   // The next thing due is loss detection (at least the 1 ms timer granularity of RFC 9002).
   EXPECT_GE(l.server().expiry(), l.link.now() + kMillisecond);
 }
@@ -367,12 +371,7 @@ TEST(QuicWrite, ASmallPacketOnAFastPathArmsNoPacingTimer) {
 TEST(QuicWrite, ASlowerPathIsStillPaced) {
   // 1 ms each way: a small packet's pacing time is microseconds, and the timer is armed.
   SettledLink l(1 * kMillisecond);
-  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
-  auto stream = l.server().open_uni_stream();
-  ASSERT_TRUE(stream.has_value());
-  ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
-  const Burst b = l.write();
-  ASSERT_EQ(b.packets, 1u);
+  ASSERT_NO_FATAL_FAILURE(write_a_lone_event(l));
   EXPECT_GT(l.server().expiry(), l.link.now());
   EXPECT_LT(l.server().expiry(), l.link.now() + 100 * kMicrosecond);
 }
