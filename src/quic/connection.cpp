@@ -1,6 +1,7 @@
 #include "quic/connection.hpp"
 
 #include "quic/aead.hpp"
+#include "quic/ngtcp2_additions.h"
 
 #include <sys/random.h>
 #include <wolfssl/options.h>
@@ -411,6 +412,12 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       // it with. Otherwise ngtcp2 closes the packet in this call: a lone event takes one call,
       // not a second one with no data whose only work is to close the packet.
       if (!all_queued || other_stream_ready(stream)) flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
+    } else if (!ngtcp2_conn_has_pending_tx(conn_, now)) {
+      // Nothing of ours and nothing of ngtcp2's (an acknowledgement not yet due, most often):
+      // the call would build a packet header and discard it. Skip it, keeping what it does.
+      ngtcp2_conn_skip_write(conn_, now);
+      burst.drained = true;
+      break;
     }
 
     ngtcp2_ssize accepted = -1;

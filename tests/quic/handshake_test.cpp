@@ -13,6 +13,7 @@
 #include "memory_link.hpp"
 #include "quic/connection.hpp"
 #include "quic/endpoint.hpp"
+#include "quic/ngtcp2_additions.h"
 #include "quic/tls.hpp"
 
 namespace qsse::quic {
@@ -374,6 +375,91 @@ TEST(QuicWrite, ASlowerPathIsStillPaced) {
   ASSERT_NO_FATAL_FAILURE(write_a_lone_event(l));
   EXPECT_GT(l.server().expiry(), l.link.now());
   EXPECT_LT(l.server().expiry(), l.link.now() + 100 * kMicrosecond);
+}
+
+// Connection::write skips its call into ngtcp2 when it has no stream data and
+// ngtcp2_conn_has_pending_tx (tools/ngtcp2-additions.c) says ngtcp2 has nothing either. Before
+// every write of either side, this probe makes that call itself whenever the predicate says
+// "nothing": it must write nothing, or the skip would have lost a packet.
+struct SkipProbe {
+  uint64_t skippable = 0;
+  uint64_t pending = 0;
+  uint64_t wrongly_skippable = 0;
+  std::vector<uint8_t> scratch = std::vector<uint8_t>(16'384);
+  void operator()(Connection& conn, Timestamp now) {
+    if (ngtcp2_conn_has_pending_tx(conn.native(), now) != 0) {
+      ++pending;
+      return;
+    }
+    ++skippable;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi{};
+    const ngtcp2_ssize n =
+        ngtcp2_conn_writev_stream(conn.native(), &ps.path, &pi, scratch.data(), scratch.size(),
+                                  nullptr, 0, -1, nullptr, 0, now);
+    if (n != 0) ++wrongly_skippable;
+  }
+};
+
+TEST(QuicWrite, AWriteIsSkippedOnlyWhenNgtcp2HasNothingToSend) {
+  // A lossy, duplicating, reordering link: immediate acknowledgements of out-of-order packets,
+  // PTO probes, retransmissions, flow-control credit; and a key update halfway.
+  Fixture f;
+  const size_t kSize = 2 << 20;
+  f.server_observer.payload = make_payload(kSize);
+  f.server_observer.slice = 1000;  // many ranges, many packets
+  NetworkFaults faults;
+  faults.loss = 0.05;
+  faults.duplicate = 0.02;
+  faults.reorder = 0.05;
+  MemoryLink link(*f.server, /*seed=*/44, faults);
+  SkipProbe probe;
+  bool key_update_started = false;
+  link.before_write = [&](Connection& conn, Timestamp now) {
+    probe(conn, now);
+    auto received = f.client_observer.data.begin();
+    if (!key_update_started && received != f.client_observer.data.end() &&
+        received->second.size() >= kSize / 2 && &conn == f.client.get()) {
+      key_update_started = ngtcp2_conn_initiate_key_update(conn.native(), now) == 0;
+    }
+  };
+  ASSERT_TRUE(f.connect(trusting(f.cert.certificate_pem), link));
+  const bool done = link.run_until([&] { return !f.client_observer.fin.empty(); }, 120 * kSecond);
+  EXPECT_EQ(probe.wrongly_skippable, 0u)
+      << "of " << probe.skippable << " writes the predicate let go";
+  ASSERT_TRUE(done);
+  EXPECT_EQ(f.client_observer.data.begin()->second.size(), kSize);
+  EXPECT_TRUE(key_update_started);
+  EXPECT_GT(link.datagrams_lost(), 0u);
+  EXPECT_GT(probe.skippable, 100u);
+  EXPECT_GT(probe.pending, 100u);
+}
+
+TEST(QuicWrite, ASubscriberSkipsTheWriteAfterEachPacketItDoesNotAcknowledgeYet) {
+  // One small packet at a time, each arriving before the next leaves. The client acknowledges
+  // every 16th; after the other 15 it has nothing to send, and its write skips ngtcp2.
+  SettledLink l(100 * kMicrosecond);
+  ASSERT_NO_FATAL_FAILURE(connect_and_settle(l.f, l.link));
+  Connection& client = *l.f.client;
+  auto stream = l.server().open_uni_stream();
+  ASSERT_TRUE(stream.has_value());
+  SkipProbe probe;
+  l.link.before_write = [&](Connection& conn, Timestamp now) {
+    if (&conn == &client) probe(conn, now);
+  };
+  constexpr size_t kPackets = 160;
+  const BufferRef payload = make_payload(64 * kPackets);
+  for (size_t i = 0; i < kPackets; ++i) {
+    ASSERT_TRUE(l.server().send(*stream, payload, i * 64, 64));
+    const size_t want = (i + 1) * 64;
+    ASSERT_TRUE(l.link.run_until([&] { return l.f.client_observer.data[*stream].size() == want; },
+                                 kSecond));
+  }
+  EXPECT_EQ(probe.wrongly_skippable, 0u);
+  // The client's writes: after each packet received, plus the rounds around them.
+  EXPECT_GE(probe.skippable, kPackets * 15 / 16);
+  EXPECT_GE(probe.pending, kPackets / 16 - 1) << "every 16th packet is acknowledged at once";
 }
 
 TEST(QuicHandshake, ClientRejectsCertificateItDoesNotTrust) {

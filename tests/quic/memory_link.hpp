@@ -78,6 +78,9 @@ class MemoryLink {
     return true;
   }
 
+  // Called before every write() of every connection (a test's probe of a connection's state).
+  std::function<void(Connection&, Timestamp)> before_write;
+
   uint64_t datagrams_sent() const { return sent_; }
   uint64_t datagrams_sent_to_server() const { return sent_to_server_; }
   uint64_t datagrams_lost() const { return lost_; }
@@ -118,6 +121,7 @@ class MemoryLink {
 
   void emit(Connection& conn, bool to_server, Connection* client) {
     for (int rounds = 0; rounds < 64; ++rounds) {
+      if (before_write) before_write(conn, now_);
       Burst b = conn.write(buffer_, now_);
       if (b.bytes == 0) return;
       PathAddresses receiver = reversed(conn.path());
