@@ -8,6 +8,9 @@
 //                           events per packet: items = events.
 //   BM_ReceiveCoalesced/E   the client reads those packets (decryption, ACK bookkeeping,
 //                           stream reassembly): items = events.
+//   BM_ReceiveAndReply/E    as a shard does it: the client reads each packet, then writes
+//                           the connection (an acknowledgement every 16th packet, mostly
+//                           nothing): items = events.
 // Each iteration carries the packets across and the client's acknowledgements back outside the
 // timed part, so the connections stay in steady state (congestion window open, queues drained).
 // BM_PauseResume is what that costs the timed part per iteration.
@@ -106,6 +109,25 @@ class Pairs {
   void read_client(size_t i, const std::vector<std::vector<uint8_t>>& packets) {
     const PathAddresses path = testing::reversed(server(i).path());
     for (const auto& p : packets) peers_[i]->read_datagram(path, p, now_);
+  }
+  // Hands `packets` to the client of server connection `i`, writing the client after each
+  // one as a shard does; what it writes goes into `replies`.
+  void read_and_reply_client(size_t i, const std::vector<std::vector<uint8_t>>& packets,
+                             std::vector<std::vector<uint8_t>>& replies) {
+    const PathAddresses path = testing::reversed(server(i).path());
+    for (const auto& p : packets) {
+      peers_[i]->read_datagram(path, p, now_);
+      for (;;) {
+        Burst b = peers_[i]->write(buffer_, now_);
+        if (b.bytes > 0) replies.emplace_back(buffer_.data(), buffer_.data() + b.bytes);
+        if (b.bytes == 0 || b.drained) break;
+      }
+    }
+  }
+  // Hands the client's `replies` (whole bursts) to server connection `i`.
+  void read_server(size_t i, const std::vector<std::vector<uint8_t>>& replies) {
+    const PathAddresses path = testing::reversed(peers_[i]->path());
+    for (const auto& r : replies) server(i).read_datagram(path, r, now_);
   }
   // The client's acknowledgements back to the server; then time moves on.
   void acknowledge(size_t i) {
@@ -235,6 +257,38 @@ void BM_ReceiveCoalesced(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events));
 }
 BENCHMARK(BM_ReceiveCoalesced)->Arg(1)->Arg(16)->Arg(256);
+
+void BM_ReceiveAndReply(benchmark::State& state) {
+  const auto events = static_cast<size_t>(state.range(0));
+  Pairs pairs(1);
+  if (!pairs.established()) return state.SkipWithError("handshake did not complete");
+  SlabAllocator slabs;
+  std::vector<std::vector<uint8_t>> packets, replies;
+  warm_up(pairs, slabs, events);
+  const uint64_t before = pairs.received_bytes();
+  uint64_t replied = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    queue_events(pairs, 0, slabs, events);
+    packets.clear();
+    replies.clear();
+    pairs.write_server(0, packets);
+    state.ResumeTiming();
+    pairs.read_and_reply_client(0, packets, replies);
+    state.PauseTiming();
+    replied += replies.size();
+    pairs.read_server(0, replies);
+    pairs.drain(0);
+    state.ResumeTiming();
+  }
+  if (pairs.received_bytes() - before != state.iterations() * events * kEventBytes) {
+    state.SkipWithError("the client did not receive every event");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events));
+  state.counters["replies/iteration"] =
+      static_cast<double>(replied) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_ReceiveAndReply)->Arg(1)->Arg(16);
 
 // What pausing and resuming the timer costs: BM_PacketizeCoalesced and BM_ReceiveCoalesced
 // include it once per iteration (subtract it from their time per iteration).
