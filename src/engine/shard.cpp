@@ -230,7 +230,8 @@ void Shard::deliver(const io::Address& remote, const io::Address& local,
   using Kind = quic::ServerEndpoint::DatagramResult::Kind;
   if (result.kind == Kind::kReplied) {
     if (room) {
-      queue_burst(reply.data(), quic::Burst{result.reply_bytes, result.reply_bytes, 1}, remote);
+      queue_burst(reply.data(), quic::Burst{result.reply_bytes, result.reply_bytes, 1},
+                  remote.sockaddr_ptr(), remote.length);
       tx_used_ += result.reply_bytes;
     } else {
       ++stats_.replies_dropped;
@@ -363,7 +364,8 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
     quic::Burst burst =
         conn.write(std::span<uint8_t>(tx_buffer_.data() + tx_used_, kMaxBurstBytes), now);
     if (burst.bytes == 0) break;
-    queue_burst(tx_buffer_.data() + tx_used_, burst, remote_of(conn.path()));
+    const ngtcp2_addr& remote = conn.remote_address();
+    queue_burst(tx_buffer_.data() + tx_used_, burst, remote.addr, remote.addrlen);
     tx_used_ += burst.bytes;
     stats_.datagrams_written += burst.packets;
     if (burst.drained) break;
@@ -376,7 +378,8 @@ void Shard::write_connection(quic::Connection& conn, uint64_t now) {
   schedule(conn);
 }
 
-void Shard::queue_burst(const uint8_t* data, const quic::Burst& burst, const io::Address& remote) {
+void Shard::queue_burst(const uint8_t* data, const quic::Burst& burst, const sockaddr* remote,
+                        socklen_t remote_length) {
   // Bursts of different connections to one peer address (a process that multiplexes many
   // connections over one socket) become one GSO send when they line up: adjacent in tx_buffer_,
   // the earlier one ending on a full segment, the same segment size. The kernel moves one
@@ -387,13 +390,14 @@ void Shard::queue_burst(const uint8_t* data, const quic::Burst& burst, const io:
     if (last.data + last.length == data && last.segment_size == burst.segment_size &&
         last.length % last.segment_size == 0 &&
         segments + burst.packets <= quic::kMaxBurstPackets &&
-        last.length + burst.bytes <= kMaxGsoBytes && last.remote == remote) {
+        last.length + burst.bytes <= kMaxGsoBytes && last.remote.equals(remote, remote_length)) {
       last.length += burst.bytes;
       ++stats_.bursts_joined;
       return;
     }
   }
-  tx_bursts_.push_back(io::TxBurst{data, burst.bytes, burst.segment_size, remote});
+  tx_bursts_.push_back(
+      io::TxBurst{data, burst.bytes, burst.segment_size, io::Address::of(remote, remote_length)});
 }
 
 Result<quic::Connection*, std::string> Shard::connect(

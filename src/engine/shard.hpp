@@ -180,7 +180,8 @@ class Shard {
   size_t fire_timers(uint64_t now);
   size_t flush(uint64_t now);
   void write_connection(quic::Connection& conn, uint64_t now);
-  void queue_burst(const uint8_t* data, const quic::Burst& burst, const io::Address& remote);
+  void queue_burst(const uint8_t* data, const quic::Burst& burst, const sockaddr* remote,
+                   socklen_t remote_length);
   // Offers the queued bursts to the backend; keeps (and moves to the front of tx_buffer_) what
   // it refuses. True when nothing is left queued.
   bool send_queued();

@@ -44,8 +44,16 @@ struct Address {
   uint16_t port() const;
   // "127.0.0.1:4433" or "[::1]:4433".
   std::string to_string() const;
-  bool operator==(const Address& other) const {
-    return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
+  bool operator==(const Address& other) const { return equals(other.sockaddr_ptr(), other.length); }
+  bool equals(const sockaddr* addr, socklen_t addr_length) const {
+    return length == addr_length && std::memcmp(&storage, addr, length) == 0;
+  }
+  // A copy of `addr` (`addr_length` <= sizeof(sockaddr_storage)).
+  static Address of(const sockaddr* addr, socklen_t addr_length) {
+    Address a;
+    std::memcpy(&a.storage, addr, addr_length);
+    a.length = addr_length;
+    return a;
   }
   // Parses "host:port", "[v6]:port" or ":port" (all IPv4 interfaces); numeric hosts and
   // "localhost" only (no DNS). Errors: a message saying what is wrong.

@@ -372,6 +372,13 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
     return burst;
   }
 
+  // Most writes after a read find nothing to send: answer those before sizing a burst.
+  if (!other_stream_ready(nullptr) && !ngtcp2_conn_has_pending_tx(conn_, now)) {
+    ngtcp2_conn_skip_write(conn_, now);
+    burst.drained = true;
+    return burst;
+  }
+
   const size_t path_max = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
   const size_t payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
   const size_t quantum = ngtcp2_conn_get_send_quantum(conn_);
@@ -413,8 +420,8 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       // not a second one with no data whose only work is to close the packet.
       if (!all_queued || other_stream_ready(stream)) flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
     } else if (!ngtcp2_conn_has_pending_tx(conn_, now)) {
-      // Nothing of ours and nothing of ngtcp2's (an acknowledgement not yet due, most often):
-      // the call would build a packet header and discard it. Skip it, keeping what it does.
+      // Nothing of ours and nothing of ngtcp2's (after a lone event's packet, most often): the
+      // call would build a packet header and discard it. Skip it, keeping what it does.
       ngtcp2_conn_skip_write(conn_, now);
       burst.drained = true;
       break;

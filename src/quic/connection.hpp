@@ -254,6 +254,9 @@ class Connection {
   uint64_t stream_buffered_bytes(int64_t stream_id) const;
   // Current remote/local address (the path the connection sends on).
   PathAddresses path() const;
+  // The remote address of that path, without a copy: valid until the next call that may change
+  // the path (read_datagram, write, handle_expiry).
+  const ngtcp2_addr& remote_address() const { return ngtcp2_conn_get_path(conn_)->remote; }
   size_t max_udp_payload() const;
   ngtcp2_conn* native() { return conn_; }
   // The owner's per-connection state (e.g. a session object); not used by the connection.
@@ -294,7 +297,8 @@ class Connection {
   SendStream* find_stream(int64_t stream_id);
   const SendStream* find_stream(int64_t stream_id) const;
   SendStream* next_ready_stream();
-  // Whether a stream other than `except` has data or a FIN to send and is not blocked.
+  // Whether a stream other than `except` (any, with nullptr) has data or a FIN to send and is
+  // not blocked.
   bool other_stream_ready(const SendStream* except) const;
   void advance_unsent(SendStream& stream, size_t bytes);
   void release_acked(SendStream& stream, uint64_t offset, uint64_t length);
