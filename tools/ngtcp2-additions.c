@@ -1,19 +1,24 @@
 
 /* qsse additions, appended to lib/ngtcp2_conn.c by tools/bootstrap (declared for qsse in
- * src/quic/ngtcp2_additions.h).
+ * src/quic/ngtcp2_additions.h). They read ngtcp2's internals as of 1.11.0: another version
+ * needs them checked against its write path again, hence the guard.
  *
  * After every read, and after the packet that carries a lone event, a shard asks ngtcp2 to
  * write whatever it has. Mostly it has nothing (a subscriber acknowledges every 16th packet),
  * yet each such call builds and discards a packet header: about 1,000 instructions. These
  * two functions let the caller skip that call when it would write nothing. */
 
+#if NGTCP2_VERSION_NUM != 0x010b00
+#  error "tools/ngtcp2-additions.c was written against ngtcp2 1.11.0: check it against this version"
+#endif
+
 /*
- * ngtcp2_conn_has_pending_tx returns nonzero unless a call to
+ * qsse_ngtcp2_conn_has_pending_tx returns nonzero unless a call to
  * ngtcp2_conn_writev_stream at |ts| with no stream data (stream_id -1) would write
  * nothing: it is conservative, and returns nonzero for every state other than a
  * handshake-confirmed connection in steady state.
  */
-int ngtcp2_conn_has_pending_tx(ngtcp2_conn *conn, ngtcp2_tstamp ts) {
+int qsse_ngtcp2_conn_has_pending_tx(ngtcp2_conn *conn, ngtcp2_tstamp ts) {
   ngtcp2_pktns *pktns = &conn->pktns;
   ngtcp2_acktr *acktr = &pktns->acktr;
 
@@ -71,13 +76,13 @@ int ngtcp2_conn_has_pending_tx(ngtcp2_conn *conn, ngtcp2_tstamp ts) {
 }
 
 /*
- * ngtcp2_conn_skip_write does what a call to ngtcp2_conn_writev_stream that writes
+ * qsse_ngtcp2_conn_skip_write does what a call to ngtcp2_conn_writev_stream that writes
  * nothing does to |conn| (conn_write_vmsg_wrapper): it notes that the application, not the
  * congestion window, limits the rate, so that the controller does not grow the window on
  * packets sent while the application had nothing to send. Call it instead of that write,
- * at the same |ts|, only when ngtcp2_conn_has_pending_tx returned 0.
+ * at the same |ts|, only when qsse_ngtcp2_conn_has_pending_tx returned 0.
  */
-void ngtcp2_conn_skip_write(ngtcp2_conn *conn, ngtcp2_tstamp ts) {
+void qsse_ngtcp2_conn_skip_write(ngtcp2_conn *conn, ngtcp2_tstamp ts) {
   ngtcp2_conn_stat *cstat = &conn->cstat;
 
   conn_update_timestamp(conn, ts);

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -48,11 +49,11 @@ struct Address {
   bool equals(const sockaddr* addr, socklen_t addr_length) const {
     return length == addr_length && std::memcmp(&storage, addr, length) == 0;
   }
-  // A copy of `addr` (`addr_length` <= sizeof(sockaddr_storage)).
+  // A copy of `addr` (of at most sizeof(sockaddr_storage) bytes).
   static Address of(const sockaddr* addr, socklen_t addr_length) {
     Address a;
-    std::memcpy(&a.storage, addr, addr_length);
-    a.length = addr_length;
+    a.length = std::min<socklen_t>(addr_length, sizeof a.storage);
+    std::memcpy(&a.storage, addr, a.length);
     return a;
   }
   // Parses "host:port", "[v6]:port" or ":port" (all IPv4 interfaces); numeric hosts and

@@ -4,8 +4,9 @@
 // an owner can route a datagram by its destination CID. Not thread-safe: one per shard.
 //
 // Every datagram a shard receives is looked up here, so the table is a flat array probed
-// linearly (one or two cache lines per lookup) rather than a node-based map (a bucket, then a
-// node, each a likely cache miss). The hash is keyed with a random seed per table: a server
+// linearly (at most 3/4 full: a hit probes about 2.5 consecutive 32-byte slots on average, a
+// miss about 8.5) rather than a node-based map (a bucket, then a node, each a likely cache
+// miss). The hash is keyed with a random seed per table: a server
 // also routes each client's original DCID, which the client chooses, and an unkeyed hash
 // would let a client pick DCIDs that all land in one run of slots.
 #pragma once

@@ -373,8 +373,9 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
   }
 
   // Most writes after a read find nothing to send: answer those before sizing a burst.
-  if (!other_stream_ready(nullptr) && !ngtcp2_conn_has_pending_tx(conn_, now)) {
-    ngtcp2_conn_skip_write(conn_, now);
+  if (!other_stream_ready(nullptr) && !qsse_ngtcp2_conn_has_pending_tx(conn_, now)) {
+    qsse_ngtcp2_conn_skip_write(conn_, now);
+    ++writes_skipped_;
     burst.drained = true;
     return burst;
   }
@@ -419,10 +420,11 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
       // it with. Otherwise ngtcp2 closes the packet in this call: a lone event takes one call,
       // not a second one with no data whose only work is to close the packet.
       if (!all_queued || other_stream_ready(stream)) flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
-    } else if (!ngtcp2_conn_has_pending_tx(conn_, now)) {
+    } else if (!qsse_ngtcp2_conn_has_pending_tx(conn_, now)) {
       // Nothing of ours and nothing of ngtcp2's (after a lone event's packet, most often): the
       // call would build a packet header and discard it. Skip it, keeping what it does.
-      ngtcp2_conn_skip_write(conn_, now);
+      qsse_ngtcp2_conn_skip_write(conn_, now);
+      ++writes_skipped_;
       burst.drained = true;
       break;
     }

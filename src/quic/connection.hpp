@@ -251,6 +251,9 @@ class Connection {
   bool holds_tls_session() const { return ssl_ != nullptr; }
   // Bytes queued plus bytes sent but not yet acknowledged, over all streams.
   uint64_t buffered_bytes() const { return buffered_bytes_; }
+  // How many times write() skipped its call into ngtcp2 because neither the streams nor
+  // ngtcp2 had anything to send (docs/ENGINE.md, "Write calls").
+  uint64_t writes_skipped() const { return writes_skipped_; }
   uint64_t stream_buffered_bytes(int64_t stream_id) const;
   // Current remote/local address (the path the connection sends on).
   PathAddresses path() const;
@@ -356,6 +359,7 @@ class Connection {
   std::vector<SendStream> streams_;
   size_t round_robin_ = 0;
   uint64_t buffered_bytes_ = 0;
+  uint64_t writes_skipped_ = 0;
   // A packet larger than the current burst's segment size (a path-MTU probe) is held here and
   // sent as the first packet of the next burst.
   std::vector<uint8_t> held_packet_;

@@ -7,8 +7,9 @@
 extern "C" {
 // Nonzero unless ngtcp2_conn_writev_stream at `ts` with no stream data would write nothing.
 // Conservative: nonzero in every state but a handshake-confirmed connection in steady state.
-int ngtcp2_conn_has_pending_tx(ngtcp2_conn* conn, ngtcp2_tstamp ts);
+int qsse_ngtcp2_conn_has_pending_tx(ngtcp2_conn* conn, ngtcp2_tstamp ts);
 // What that empty write does to the connection (it marks the rate application-limited for
-// the congestion controller). Only after ngtcp2_conn_has_pending_tx returned 0, at the same ts.
-void ngtcp2_conn_skip_write(ngtcp2_conn* conn, ngtcp2_tstamp ts);
+// the congestion controller). Only after qsse_ngtcp2_conn_has_pending_tx returned 0, at the same
+// ts.
+void qsse_ngtcp2_conn_skip_write(ngtcp2_conn* conn, ngtcp2_tstamp ts);
 }

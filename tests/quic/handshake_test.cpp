@@ -278,12 +278,16 @@ TEST(QuicWrite, ALoneEventIsOnePacketAndTheConnectionSaysItHasNothingMore) {
   auto stream = l.server().open_uni_stream();
   ASSERT_TRUE(stream.has_value());
   ASSERT_TRUE(l.server().send(*stream, make_payload(64), 0, 64));
+  const uint64_t skipped = l.server().writes_skipped();
   const Burst b = l.write();
   EXPECT_EQ(b.packets, 1u);
   EXPECT_GT(b.bytes, 64u);
   EXPECT_LT(b.bytes, 200u);
   EXPECT_TRUE(b.drained);
+  // One call into ngtcp2 wrote the packet; the empty one after it was skipped.
+  EXPECT_EQ(l.server().writes_skipped(), skipped + 1);
   EXPECT_EQ(l.write().bytes, 0u);  // what `drained` promises
+  EXPECT_EQ(l.server().writes_skipped(), skipped + 2);
 }
 
 TEST(QuicWrite, EventsOfTwoStreamsShareOnePacket) {
@@ -378,7 +382,7 @@ TEST(QuicWrite, ASlowerPathIsStillPaced) {
 }
 
 // Connection::write skips its call into ngtcp2 when it has no stream data and
-// ngtcp2_conn_has_pending_tx (tools/ngtcp2-additions.c) says ngtcp2 has nothing either. Before
+// qsse_ngtcp2_conn_has_pending_tx (tools/ngtcp2-additions.c) says ngtcp2 has nothing either. Before
 // every write of either side, this probe makes that call itself whenever the predicate says
 // "nothing": it must write nothing, or the skip would have lost a packet.
 struct SkipProbe {
@@ -387,7 +391,7 @@ struct SkipProbe {
   uint64_t wrongly_skippable = 0;
   std::vector<uint8_t> scratch = std::vector<uint8_t>(16'384);
   void operator()(Connection& conn, Timestamp now) {
-    if (ngtcp2_conn_has_pending_tx(conn.native(), now) != 0) {
+    if (qsse_ngtcp2_conn_has_pending_tx(conn.native(), now) != 0) {
       ++pending;
       return;
     }
@@ -450,6 +454,7 @@ TEST(QuicWrite, ASubscriberSkipsTheWriteAfterEachPacketItDoesNotAcknowledgeYet) 
   };
   constexpr size_t kPackets = 160;
   const BufferRef payload = make_payload(64 * kPackets);
+  const uint64_t skipped = client.writes_skipped();
   for (size_t i = 0; i < kPackets; ++i) {
     ASSERT_TRUE(l.server().send(*stream, payload, i * 64, 64));
     const size_t want = (i + 1) * 64;
@@ -460,6 +465,7 @@ TEST(QuicWrite, ASubscriberSkipsTheWriteAfterEachPacketItDoesNotAcknowledgeYet) 
   // The client's writes: after each packet received, plus the rounds around them.
   EXPECT_GE(probe.skippable, kPackets * 15 / 16);
   EXPECT_GE(probe.pending, kPackets / 16 - 1) << "every 16th packet is acknowledged at once";
+  EXPECT_GE(client.writes_skipped() - skipped, kPackets * 15 / 16) << "write() did not skip";
 }
 
 TEST(QuicHandshake, ClientRejectsCertificateItDoesNotTrust) {
