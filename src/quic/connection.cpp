@@ -11,6 +11,8 @@
 
 #include <sys/uio.h>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace qsse::quic {
@@ -374,8 +376,7 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
 
   // Most writes after a read find nothing to send: answer those before sizing a burst.
   if (!other_stream_ready(nullptr) && !qsse_ngtcp2_conn_has_pending_tx(conn_, now)) {
-    qsse_ngtcp2_conn_skip_write(conn_, now);
-    ++writes_skipped_;
+    skip_write(now);
     burst.drained = true;
     return burst;
   }
@@ -423,8 +424,7 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
     } else if (!qsse_ngtcp2_conn_has_pending_tx(conn_, now)) {
       // Nothing of ours and nothing of ngtcp2's (after a lone event's packet, most often): the
       // call would build a packet header and discard it. Skip it, keeping what it does.
-      qsse_ngtcp2_conn_skip_write(conn_, now);
-      ++writes_skipped_;
+      skip_write(now);
       burst.drained = true;
       break;
     }
@@ -472,6 +472,26 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
   if (burst.packets > 0 || !held_packet_.empty()) ngtcp2_conn_update_pkt_tx_time(conn_, now);
   if (close_requested_ && burst.bytes == 0) return write(out, now);  // fatal error above
   return burst;
+}
+
+void Connection::skip_write(Timestamp now) {
+#ifdef QSSE_VERIFY_SKIPPED_WRITES
+  // The call being skipped, made anyway: it must write nothing (and then has the same effect).
+  thread_local std::vector<uint8_t> scratch;
+  scratch.resize(ngtcp2_conn_get_max_tx_udp_payload_size(conn_));
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi{};
+  const ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, scratch.data(),
+                                                   scratch.size(), nullptr, 0, -1, nullptr, 0, now);
+  if (n != 0) {
+    std::fprintf(stderr, "qsse: a skipped write would have written %zd (%s)\n", n,
+                 n < 0 ? ngtcp2_strerror(static_cast<int>(n)) : "bytes");
+    std::abort();
+  }
+#endif
+  qsse_ngtcp2_conn_skip_write(conn_, now);
+  ++writes_skipped_;
 }
 
 Connection::SendStream* Connection::find_stream(int64_t stream_id) {

@@ -300,6 +300,10 @@ class Connection {
   SendStream* find_stream(int64_t stream_id);
   const SendStream* find_stream(int64_t stream_id) const;
   SendStream* next_ready_stream();
+  // Instead of a call into ngtcp2 that would write nothing (qsse_ngtcp2_conn_has_pending_tx
+  // returned 0): what that call does to the connection, and the count. Built with
+  // -Dverify_skipped_writes=true, it makes the call anyway and aborts if it writes anything.
+  void skip_write(Timestamp now);
   // Whether a stream other than `except` (any, with nullptr) has data or a FIN to send and is
   // not blocked.
   bool other_stream_ready(const SendStream* except) const;
