@@ -477,13 +477,7 @@ Burst Connection::write(std::span<uint8_t> out, Timestamp now) {
 void Connection::skip_write(Timestamp now) {
 #ifdef QSSE_VERIFY_SKIPPED_WRITES
   // The call being skipped, made anyway: it must write nothing (and then has the same effect).
-  thread_local std::vector<uint8_t> scratch;
-  scratch.resize(ngtcp2_conn_get_max_tx_udp_payload_size(conn_));
-  ngtcp2_path_storage ps;
-  ngtcp2_path_storage_zero(&ps);
-  ngtcp2_pkt_info pi{};
-  const ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, scratch.data(),
-                                                   scratch.size(), nullptr, 0, -1, nullptr, 0, now);
+  const ngtcp2_ssize n = write_without_stream_data(conn_, now);
   if (n != 0) {
     std::fprintf(stderr, "qsse: a skipped write would have written %zd (%s)\n", n,
                  n < 0 ? ngtcp2_strerror(static_cast<int>(n)) : "bytes");

@@ -4,6 +4,8 @@
 
 #include <ngtcp2/ngtcp2.h>
 
+#include <vector>
+
 extern "C" {
 // Nonzero unless ngtcp2_conn_writev_stream at `ts` with no stream data would write nothing.
 // Conservative: nonzero in every state but a handshake-confirmed connection in steady state.
@@ -13,3 +15,21 @@ int qsse_ngtcp2_conn_has_pending_tx(ngtcp2_conn* conn, ngtcp2_tstamp ts);
 // ts.
 void qsse_ngtcp2_conn_skip_write(ngtcp2_conn* conn, ngtcp2_tstamp ts);
 }
+
+namespace qsse::quic {
+
+// The call a skipped write stands for, made anyway: ngtcp2_conn_writev_stream with no stream
+// data, into a scratch buffer of the calling thread. Returns what that returns (bytes written,
+// or an ngtcp2 error). For checks of qsse_ngtcp2_conn_has_pending_tx only (tests,
+// -Dverify_skipped_writes): anything written is thrown away.
+inline ngtcp2_ssize write_without_stream_data(ngtcp2_conn* conn, ngtcp2_tstamp ts) {
+  thread_local std::vector<uint8_t> scratch;
+  scratch.resize(ngtcp2_conn_get_max_tx_udp_payload_size(conn));
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi{};
+  return ngtcp2_conn_writev_stream(conn, &ps.path, &pi, scratch.data(), scratch.size(), nullptr, 0,
+                                   -1, nullptr, 0, ts);
+}
+
+}  // namespace qsse::quic
